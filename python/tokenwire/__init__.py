@@ -1,0 +1,73 @@
+"""tokenwire: one fast, resilient Python client for every LLM provider.
+
+The streaming core (SSE decoding, incremental JSON, provider stream dialects, token
+buckets) is native Rust with a pure-Python twin; :func:`backend` tells which one runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tokenwire import errors
+from tokenwire._backend import BACKEND as _BACKEND
+from tokenwire._backend import impl as _impl
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    # Type checkers see the native signatures (the pure twin mirrors them).
+    from tokenwire._native import (
+        DEFAULT_MAX_EVENT_BYTES,
+        DIALECTS,
+        Citation,
+        Finish,
+        JsonStreamParser,
+        ReasoningDelta,
+        ServerSentEvent,
+        SSEDecoder,
+        StreamProcessor,
+        TextDelta,
+        TokenBucket,
+        ToolCallDelta,
+        Usage,
+    )
+else:
+    DEFAULT_MAX_EVENT_BYTES = _impl.DEFAULT_MAX_EVENT_BYTES
+    DIALECTS = _impl.DIALECTS
+    Citation = _impl.Citation
+    Finish = _impl.Finish
+    JsonStreamParser = _impl.JsonStreamParser
+    ReasoningDelta = _impl.ReasoningDelta
+    SSEDecoder = _impl.SSEDecoder
+    ServerSentEvent = _impl.ServerSentEvent
+    StreamProcessor = _impl.StreamProcessor
+    TextDelta = _impl.TextDelta
+    TokenBucket = _impl.TokenBucket
+    ToolCallDelta = _impl.ToolCallDelta
+    Usage = _impl.Usage
+
+
+
+def backend() -> str:
+    """Which streaming core is in use: ``"native"`` (Rust) or ``"python"`` (the pure twin)."""
+    return _BACKEND
+
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "DIALECTS",
+    "Citation",
+    "Finish",
+    "JsonStreamParser",
+    "ReasoningDelta",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "StreamProcessor",
+    "TextDelta",
+    "TokenBucket",
+    "ToolCallDelta",
+    "Usage",
+    "__version__",
+    "backend",
+    "errors",
+]

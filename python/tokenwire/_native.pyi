@@ -1,0 +1,270 @@
+"""Type stubs for ``tokenwire._native`` (hand-written; checked with mypy.stubtest).
+
+The pure-Python twins in ``tokenwire._pure`` have exactly these names and signatures.
+"""
+
+from typing import Any, ClassVar, Final, Optional, Union
+
+__version__: Final[str]
+
+DEFAULT_MAX_EVENT_BYTES: Final[int]
+"""Default bound on one SSE event's buffered bytes (16 MiB)."""
+
+DIALECTS: Final[tuple[str, ...]]
+"""The stream dialects ``StreamProcessor`` accepts."""
+
+# ---------------------------------------------------------------------------
+# Stream tokens
+# ---------------------------------------------------------------------------
+
+class TextDelta:
+    """A fragment of the answer text."""
+
+    kind: ClassVar[str]  # "text"
+    __match_args__: ClassVar[tuple[str]]
+    @property
+    def text(self) -> str: ...
+    def __init__(self, text: str) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class ReasoningDelta:
+    """A fragment of the model's reasoning (thinking) text."""
+
+    kind: ClassVar[str]  # "reasoning"
+    __match_args__: ClassVar[tuple[str]]
+    @property
+    def text(self) -> str: ...
+    def __init__(self, text: str) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class ToolCallDelta:
+    """A tool-call fragment: ``id``/``name`` on the first fragment of a call, argument JSON text after.
+
+    ``index`` identifies the call within the stream (the provider's index for
+    OpenAI chat; the 0-based ordinal of the call for the other dialects).
+    """
+
+    kind: ClassVar[str]  # "tool_call"
+    __match_args__: ClassVar[tuple[str, str, str, str]]
+    @property
+    def index(self) -> int: ...
+    @property
+    def id(self) -> Optional[str]: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def arguments(self) -> str: ...
+    def __init__(self, index: int, id: Optional[str] = None, name: Optional[str] = None, arguments: str = "") -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Usage:
+    """Token usage for the whole response; a stream emits at most one, at its end."""
+
+    kind: ClassVar[str]  # "usage"
+    __match_args__: ClassVar[tuple[str, str, str, str, str]]
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def reasoning_tokens(self) -> int: ...
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Citation:
+    """A source the answer cites."""
+
+    kind: ClassVar[str]  # "citation"
+    __match_args__: ClassVar[tuple[str, str]]
+    @property
+    def url(self) -> str: ...
+    @property
+    def title(self) -> Optional[str]: ...
+    def __init__(self, url: str, title: Optional[str] = None) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Finish:
+    """The provider's finish / stop reason, verbatim."""
+
+    kind: ClassVar[str]  # "finish"
+    __match_args__: ClassVar[tuple[str]]
+    @property
+    def reason(self) -> str: ...
+    def __init__(self, reason: str) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+StreamToken = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Citation, Finish]
+
+# ---------------------------------------------------------------------------
+# SSE
+# ---------------------------------------------------------------------------
+
+class ServerSentEvent:
+    """One dispatched event.
+
+    ``event`` is the type (``"message"`` when the block had no ``event`` field),
+    ``data`` the data lines joined with ``"\\n"``, ``id`` the last event ID in effect
+    (``None`` until an ``id`` field has been seen; it persists across events, as in
+    the spec), ``retry`` the reconnection time in ms set by this event's block, if any.
+    """
+
+    @property
+    def event(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def id(self) -> Optional[str]: ...
+    @property
+    def retry(self) -> Optional[int]: ...
+    def __init__(self, event: str = "message", data: str = "", id: Optional[str] = None, retry: Optional[int] = None) -> None: ...
+    def json(self) -> Any:
+        """``json.loads(self.data)``."""
+    def __eq__(self, other: object) -> bool: ...
+
+class SSEDecoder:
+    """WHATWG "parsing an event stream", incrementally, over byte chunks.
+
+    Lines end with CR, LF or CRLF (a CR ending one chunk and an LF starting the next
+    are one line end); one leading BOM is stripped; ``:`` lines are comments; one
+    space after the colon is removed; data lines join with ``"\\n"``; an ``id``
+    containing NUL is ignored; ``retry`` is honoured only when all ASCII digits.
+
+    **Empty data dispatches nothing** (the spec's rule): a block with ``event:`` but
+    no ``data`` line, or only comments, produces no event. Some SDKs dispatch such
+    blocks; tokenwire follows the spec.
+
+    Invalid UTF-8 is replaced with U+FFFD per line; a code point split across chunks
+    decodes correctly. ``max_event_bytes`` bounds the bytes buffered for one event
+    (pending line plus data); past it ``feed`` raises ``StreamDecodeError`` with the
+    absolute byte offset.
+    """
+
+    def __init__(self, max_event_bytes: int = ...) -> None: ...
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode ``chunk`` and return the events it completed."""
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream. Per the spec an unterminated final event is discarded, so this
+        returns ``[]``; it resets the decoder's per-stream buffers (not ``last_event_id``)."""
+    @property
+    def last_event_id(self) -> Optional[str]: ...
+    @property
+    def retry(self) -> Optional[int]:
+        """The reconnection time (ms) most recently set by a valid ``retry`` field."""
+    @property
+    def bytes_fed(self) -> int: ...
+
+# ---------------------------------------------------------------------------
+# Incremental JSON
+# ---------------------------------------------------------------------------
+
+class JsonStreamParser:
+    """Incremental JSON for tool-call arguments that arrive in fragments.
+
+    ``feed`` costs O(len(fragment)); nothing is ever re-parsed. ``value()`` returns
+    the best partial value for the text fed so far:
+
+    - containers are closed: a partial object/array is returned as a dict/list;
+    - strings may be partial (as object values and array items; an object key must
+      be complete and its value started before the key appears);
+    - numbers and the literals ``true``, ``false``, ``null`` are held back until
+      complete (a number is complete when a delimiter follows it or the document ends);
+    - keys whose values have not started are left out.
+
+    So ``value()`` on any prefix never contradicts the final ``json.loads`` result.
+    ``value()`` is ``None`` before any value has started. Nesting deeper than
+    ``max_depth`` (default 512) or an invalid character raises ``JSONStreamError``
+    with its offset (characters fed before it).
+    """
+
+    def __init__(self, max_depth: int = 512) -> None: ...
+    def feed(self, fragment: str) -> None: ...
+    def value(self) -> Any: ...
+    def is_complete(self) -> bool:
+        """True once one whole top-level value has been read (a bare top-level number
+        counts as complete only when followed by whitespace; call ``finish()``)."""
+    def finish(self) -> Any:
+        """End of input: completes a trailing top-level number and returns the value;
+        raises ``JSONStreamError`` if the document is incomplete."""
+    @property
+    def offset(self) -> int: ...
+
+# ---------------------------------------------------------------------------
+# StreamProcessor
+# ---------------------------------------------------------------------------
+
+class StreamProcessor:
+    """Raw provider stream bytes in, normalized tokens out, in one pass.
+
+    ``dialect`` is one of :data:`DIALECTS`: ``"openai-chat"``, ``"openai-responses"``,
+    ``"anthropic"``, ``"gemini"``, ``"ndjson"``.
+
+    With ``coalesce=True`` (default) adjacent ``TextDelta``s, and adjacent
+    ``ReasoningDelta``s, decoded from one ``feed()`` call are merged into one token;
+    ``coalesce=False`` yields one token per provider event (strict per-event parity
+    with Roo-Code).
+
+    ``Usage`` is emitted once, when the stream's terminal event arrives (or at
+    ``finish()``), with the last values the provider reported. An error reported
+    inside the stream raises the matching ``tokenwire.errors.ProviderError``
+    subclass; tokens decoded before it in the same chunk are returned first and the
+    error is raised by the next ``feed()``/``finish()`` call, so nothing already
+    decoded is lost.
+    """
+
+    def __init__(self, dialect: str, *, coalesce: bool = True, max_event_bytes: int = ...) -> None: ...
+    @property
+    def dialect(self) -> str: ...
+    @property
+    def done(self) -> bool:
+        """True once the stream's terminal marker has been seen (``[DONE]``,
+        ``message_stop``, ``response.completed``, a final Gemini chunk, ``"done": true``)."""
+    def feed(self, chunk: bytes) -> list[StreamToken]: ...
+    def finish(self) -> list[StreamToken]:
+        """End of input: returns the remaining tokens (e.g. a pending ``Usage``); raises
+        ``StreamDecodeError`` if the stream ended inside an event."""
+
+# ---------------------------------------------------------------------------
+# Token bucket
+# ---------------------------------------------------------------------------
+
+class TokenBucket:
+    """A token bucket as a pure state machine over an injected clock (seconds, float).
+
+    ``rate`` tokens per second refill up to ``burst``; the bucket starts full. It
+    never reads a clock or sleeps: the caller passes ``now`` and does the waiting.
+    """
+
+    def __init__(self, rate: float, burst: float, now: float = 0.0) -> None: ...
+    def try_acquire(self, tokens: float, now: float) -> float:
+        """Take ``tokens`` if available and return 0.0; otherwise take nothing and
+        return the seconds to wait until they will be. Raises ``ValueError`` if
+        ``tokens`` exceeds ``burst`` (it could never be granted) or is negative."""
+    def set_rate(self, rate: float, now: float, burst: Optional[float] = None) -> None:
+        """Change the refill rate (and optionally the burst) from ``now`` on."""
+    def drain(self, remaining: float, reset_at: float, now: float) -> None:
+        """Adopt the provider's view: ``remaining`` tokens now, full again at ``reset_at``.
+        Until ``reset_at`` the refill rate is ``(burst - remaining) / (reset_at - now)``."""
+    def refund(self, tokens: float, now: float) -> None:
+        """Give back tokens (an over-estimate corrected from the usage), capped at burst."""
+    def available(self, now: float) -> float: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def burst(self) -> float: ...

@@ -1,0 +1,2 @@
+"""Being written."""
+TokenBucket = None

@@ -1,0 +1,276 @@
+//! Native stream token classes (frozen, comparable, hashable, pattern-matchable)
+//! and the conversion from core tokens.
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use tokenwire_core::{StreamToken, Usage as CoreUsage};
+
+fn opt_repr(v: &Option<String>) -> String {
+    match v {
+        Some(s) => py_str_repr(s),
+        None => "None".to_string(),
+    }
+}
+
+/// Python-style repr of a str (single quotes unless the text contains one).
+fn py_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c)
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+macro_rules! text_token {
+    ($name:ident, $kind:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[pyclass(frozen, eq, hash, module = "tokenwire._native")]
+        #[derive(PartialEq, Eq, Hash)]
+        pub struct $name {
+            #[pyo3(get)]
+            pub text: String,
+        }
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            fn new(text: String) -> Self {
+                Self { text }
+            }
+            #[classattr]
+            fn kind() -> &'static str {
+                $kind
+            }
+            #[classattr]
+            fn __match_args__() -> (&'static str,) {
+                ("text",)
+            }
+            fn __repr__(&self) -> String {
+                format!("{}(text={})", stringify!($name), py_str_repr(&self.text))
+            }
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+                Ok((slf.get_type().into_any(), (slf.get().text.clone(),)))
+            }
+        }
+    };
+}
+
+text_token!(TextDelta, "text", "A fragment of the answer text.");
+text_token!(ReasoningDelta, "reasoning", "A fragment of the model's reasoning (thinking) text.");
+
+/// A fragment of a tool call: `id`/`name` on the first fragment, argument JSON text after.
+#[pyclass(frozen, eq, hash, module = "tokenwire._native")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct ToolCallDelta {
+    #[pyo3(get)]
+    pub index: u32,
+    #[pyo3(get)]
+    pub id: Option<String>,
+    #[pyo3(get)]
+    pub name: Option<String>,
+    #[pyo3(get)]
+    pub arguments: String,
+}
+
+#[pymethods]
+impl ToolCallDelta {
+    #[new]
+    #[pyo3(signature = (index, id=None, name=None, arguments=String::new()))]
+    fn new(index: u32, id: Option<String>, name: Option<String>, arguments: String) -> Self {
+        Self { index, id, name, arguments }
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "tool_call"
+    }
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str, &'static str) {
+        ("index", "id", "name", "arguments")
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "ToolCallDelta(index={}, id={}, name={}, arguments={})",
+            self.index,
+            opt_repr(&self.id),
+            opt_repr(&self.name),
+            py_str_repr(&self.arguments)
+        )
+    }
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (u32, Option<String>, Option<String>, String))> {
+        let s = slf.get();
+        Ok((slf.get_type().into_any(), (s.index, s.id.clone(), s.name.clone(), s.arguments.clone())))
+    }
+}
+
+/// Token usage for the whole response (emitted once per stream).
+#[pyclass(frozen, eq, hash, module = "tokenwire._native")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct Usage {
+    #[pyo3(get)]
+    pub input_tokens: u64,
+    #[pyo3(get)]
+    pub output_tokens: u64,
+    #[pyo3(get)]
+    pub cache_read_tokens: u64,
+    #[pyo3(get)]
+    pub cache_write_tokens: u64,
+    #[pyo3(get)]
+    pub reasoning_tokens: u64,
+}
+
+#[pymethods]
+impl Usage {
+    #[new]
+    #[pyo3(signature = (input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0))]
+    fn new(
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_read_tokens: u64,
+        cache_write_tokens: u64,
+        reasoning_tokens: u64,
+    ) -> Self {
+        Self { input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens }
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "usage"
+    }
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Usage(input_tokens={}, output_tokens={}, cache_read_tokens={}, cache_write_tokens={}, reasoning_tokens={})",
+            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens
+        )
+    }
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (u64, u64, u64, u64, u64))> {
+        let s = slf.get();
+        Ok((
+            slf.get_type().into_any(),
+            (s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens),
+        ))
+    }
+}
+
+/// A source the answer cites (web search, grounding, Perplexity citations).
+#[pyclass(frozen, eq, hash, module = "tokenwire._native")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct Citation {
+    #[pyo3(get)]
+    pub url: String,
+    #[pyo3(get)]
+    pub title: Option<String>,
+}
+
+#[pymethods]
+impl Citation {
+    #[new]
+    #[pyo3(signature = (url, title=None))]
+    fn new(url: String, title: Option<String>) -> Self {
+        Self { url, title }
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "citation"
+    }
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str) {
+        ("url", "title")
+    }
+    fn __repr__(&self) -> String {
+        format!("Citation(url={}, title={})", py_str_repr(&self.url), opt_repr(&self.title))
+    }
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, Option<String>))> {
+        let s = slf.get();
+        Ok((slf.get_type().into_any(), (s.url.clone(), s.title.clone())))
+    }
+}
+
+/// The provider's finish / stop reason, verbatim.
+#[pyclass(frozen, eq, hash, module = "tokenwire._native")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct Finish {
+    #[pyo3(get)]
+    pub reason: String,
+}
+
+#[pymethods]
+impl Finish {
+    #[new]
+    fn new(reason: String) -> Self {
+        Self { reason }
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "finish"
+    }
+    #[classattr]
+    fn __match_args__() -> (&'static str,) {
+        ("reason",)
+    }
+    fn __repr__(&self) -> String {
+        format!("Finish(reason={})", py_str_repr(&self.reason))
+    }
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        Ok((slf.get_type().into_any(), (slf.get().reason.clone(),)))
+    }
+}
+
+/// Convert one core token to its Python object.
+pub fn token_to_py(py: Python<'_>, token: StreamToken) -> PyResult<Py<PyAny>> {
+    Ok(match token {
+        StreamToken::Text(text) => Py::new(py, TextDelta { text })?.into_any(),
+        StreamToken::Reasoning(text) => Py::new(py, ReasoningDelta { text })?.into_any(),
+        StreamToken::ToolCall { index, id, name, arguments } => {
+            Py::new(py, ToolCallDelta { index, id, name, arguments })?.into_any()
+        }
+        StreamToken::Usage(CoreUsage {
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+        }) => Py::new(py, Usage { input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens })?
+            .into_any(),
+        StreamToken::Citation { url, title } => Py::new(py, Citation { url, title })?.into_any(),
+        StreamToken::Finish(reason) => Py::new(py, Finish { reason })?.into_any(),
+    })
+}
+
+/// Convert a batch of core tokens (drained from `tokens`) to a Python list.
+pub fn tokens_to_list<'py>(py: Python<'py>, tokens: &mut Vec<StreamToken>) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for token in tokens.drain(..) {
+        list.append(token_to_py(py, token)?)?;
+    }
+    Ok(list)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<TextDelta>()?;
+    m.add_class::<ReasoningDelta>()?;
+    m.add_class::<ToolCallDelta>()?;
+    m.add_class::<Usage>()?;
+    m.add_class::<Citation>()?;
+    m.add_class::<Finish>()?;
+    Ok(())
+}
