@@ -1,9 +1,9 @@
 """The ``tokenwire`` command line.
 
-``tokenwire demo`` runs the main job end to end with no keys and no network: it streams
-the bundled wire-format samples (an OpenAI Chat Completions stream and an Anthropic
-Messages stream) through :class:`tokenwire.StreamProcessor`, printing tokens as they
-decode, then a summary of events, tokens, the backend that ran and the decode rate.
+Commands: ``demo`` (the main job end to end on loopback OpenAI and Anthropic servers,
+no keys, no network — see :mod:`tokenwire._demo`), ``chat`` (one streamed answer from a
+live provider), ``providers`` (the registry with capabilities and credential status)
+and ``models`` (a provider's model list).
 """
 
 from __future__ import annotations
@@ -11,25 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Optional, TextIO
+
+import anyio
 
 import tokenwire
 
 __all__ = ["main"]
-
-# (label, bundled file, dialect)
-_DEMO_STREAMS: tuple[tuple[str, str, str], ...] = (
-    ("OpenAI chat", "openai-chat.sse", "openai-chat"),
-    ("Anthropic messages", "anthropic.sse", "anthropic"),
-)
-
-
-def _demo_bytes(name: str) -> bytes:
-    return resources.files("tokenwire").joinpath("data", "demo", name).read_bytes()
 
 
 class _Style:
@@ -42,118 +31,94 @@ class _Style:
         return f"\033[{code}m{text}\033[0m" if self.enabled else text
 
 
-@dataclass
-class _ToolCall:
-    id: Optional[str] = None
-    name: Optional[str] = None
-    parser: Any = field(default_factory=tokenwire.JsonStreamParser)
+def _providers(out: TextIO) -> int:
+    from tokenwire.registry import ProviderRegistry
+
+    registry = ProviderRegistry.default()
+    header = f"{'provider':<16} {'stream':>6} {'tools':>5} {'images':>6} {'reason':>6} {'cache':>5}  credentials"
+    out.write(header + "\n")
+    for name in registry.names():
+        provider = registry.create(name)
+        caps = provider.capabilities
+        if not provider.requires_api_key:
+            creds = "not needed"
+        elif provider.api_key:
+            creds = "found" + (f" ({provider.api_key_env[0]})" if provider.api_key_env else "")
+        else:
+            creds = "missing" + (f" (set {' or '.join(provider.api_key_env)})" if provider.api_key_env else "")
+        flags = [caps.streaming, caps.tools, caps.images, caps.reasoning, caps.prompt_cache]
+        marks = ["yes" if f else "-" for f in flags]
+        out.write(f"{name:<16} {marks[0]:>6} {marks[1]:>5} {marks[2]:>6} {marks[3]:>6} {marks[4]:>5}  {creds}\n")
+    return 0
 
 
-@dataclass
-class _StreamResult:
-    label: str
-    dialect: str
-    size: int
-    events: int
-    tokens: int
-    text_chars: int
-    usage: Any = None
-    finish: Optional[str] = None
-    tools: dict[int, _ToolCall] = field(default_factory=dict)
+def _no_credentials(provider: Any, err: TextIO) -> int:
+    env = " or ".join(provider.api_key_env) or "the provider's API key option"
+    err.write(f"tokenwire: no API key for {provider.name!r}; set {env} to use the live provider\n")
+    return 2
 
 
-def _count_events(data: bytes, dialect: str) -> int:
-    if dialect == "ndjson":
-        return sum(1 for line in data.splitlines() if line.strip())
-    decoder = tokenwire.SSEDecoder()
-    return len(decoder.feed(data)) + len(decoder.flush())
+async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from tokenwire.client import AsyncClient, split_model
+    from tokenwire.errors import TokenwireError
 
-
-def _play(label: str, data: bytes, dialect: str, out: TextIO, style: _Style, chunk: int, delay: float) -> _StreamResult:
-    """Feed ``data`` in ``chunk``-byte pieces, printing tokens as they decode."""
-    result = _StreamResult(label, dialect, len(data), _count_events(data, dialect), 0, 0)
-    processor = tokenwire.StreamProcessor(dialect)
-    out.write(style(f"── {label} ({dialect}, {len(data):,} bytes) ──", "1") + "\n")
-    mode = ""
-
-    def show(tokens: Sequence[Any]) -> None:
-        nonlocal mode
-        for token in tokens:
-            result.tokens += 1
-            kind = token.kind
-            if kind in ("text", "reasoning"):
-                if kind != mode:
-                    out.write("\n" + style("[thinking] " if kind == "reasoning" else "[answer] ", "2"))
-                    mode = kind
-                out.write(style(token.text, "2;3") if kind == "reasoning" else token.text)
-                result.text_chars += len(token.text)
-            elif kind == "tool_call":
-                call = result.tools.setdefault(token.index, _ToolCall())
-                call.id = call.id or token.id
-                call.name = call.name or token.name
-                if token.arguments:
-                    call.parser.feed(token.arguments)
-            elif kind == "usage":
-                result.usage = token
-            elif kind == "finish":
-                result.finish = token.reason
-        out.flush()
-
-    for start in range(0, len(data), chunk):
-        show(processor.feed(data[start : start + chunk]))
-        if delay:
-            time.sleep(delay)
-    show(processor.finish())
+    name, _ = split_model(args.model)
+    async with AsyncClient() as client:
+        provider = client.provider(name)
+        if not provider.has_credentials():
+            return _no_credentials(provider, err)
+        style = _Style(out)
+        params: dict[str, Any] = {}
+        if args.system:
+            params["system"] = args.system
+        if args.max_tokens is not None:
+            params["max_tokens"] = args.max_tokens
+        if args.temperature is not None:
+            params["temperature"] = args.temperature
+        try:
+            async with client.chat_stream(args.model, [{"role": "user", "content": args.prompt}], **params) as stream:
+                async for token in stream:
+                    if isinstance(token, tokenwire.TextDelta):
+                        out.write(token.text)
+                    elif isinstance(token, tokenwire.ReasoningDelta):
+                        out.write(style(token.text, "2;3"))
+                    out.flush()
+                answer = await stream.get_final_response()
+        except TokenwireError as exc:
+            err.write(f"\ntokenwire: {type(exc).__name__}: {exc}\n")
+            return 1
     out.write("\n")
-    for index, call in sorted(result.tools.items()):
-        out.write(style(f"[tool call {index}] ", "36") + f"{call.name}({call.parser.finish()!r})  id={call.id}\n")
-    if result.usage is not None:
-        u = result.usage
+    for call in answer.tool_calls:
+        out.write(f"[tool call] {call.name}({call.arguments})\n")
+    if answer.usage is not None:
+        u = answer.usage
+        err.write(f"[usage] input={u.input_tokens} output={u.output_tokens} cache_read={u.cache_read_tokens}\n")
+    return 0
+
+
+async def _models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from tokenwire.client import AsyncClient
+    from tokenwire.errors import TokenwireError
+
+    async with AsyncClient() as client:
+        provider = client.provider(args.provider)
+        if not provider.has_credentials():
+            return _no_credentials(provider, err)
+        try:
+            models = await client.list_models(args.provider)
+        except TokenwireError as exc:
+            err.write(f"tokenwire: {type(exc).__name__}: {exc}\n")
+            return 1
+    out.write(f"{'model':<48} {'context':>9} {'max out':>8} {'$/M in':>8} {'$/M out':>8}\n")
+    for m in sorted(models, key=lambda m: m.id):
+
+        def num(v: Optional[float]) -> str:
+            return "-" if v is None else f"{v:g}"
+
         out.write(
-            style("[usage] ", "32")
-            + f"input={u.input_tokens} output={u.output_tokens} cache_read={u.cache_read_tokens} "
-            f"cache_write={u.cache_write_tokens} reasoning={u.reasoning_tokens}  finish={result.finish}\n"
+            f"{m.id:<48} {num(m.context_window):>9} {num(m.max_output_tokens):>8} "
+            f"{num(m.input_price):>8} {num(m.output_price):>8}\n"
         )
-    out.write("\n")
-    return result
-
-
-def _decode_rate(data: bytes, dialect: str, seconds: float = 0.25) -> tuple[float, float]:
-    """Bytes/s and events/s for decoding ``data`` in 16 KiB chunks, measured for ~``seconds``."""
-    events = _count_events(data, dialect)
-    runs = 0
-    started = time.perf_counter()
-    elapsed = 0.0
-    while elapsed < seconds:
-        processor = tokenwire.StreamProcessor(dialect)
-        for start in range(0, len(data), 16384):
-            processor.feed(data[start : start + 16384])
-        processor.finish()
-        runs += 1
-        elapsed = time.perf_counter() - started
-    return runs * len(data) / elapsed, runs * events / elapsed
-
-
-def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    style = _Style(out)
-    out.write(
-        style(f"tokenwire {tokenwire.__version__}", "1")
-        + f" · streaming core: {tokenwire.backend()} · no network, no keys\n\n"
-    )
-    results = []
-    for label, name, dialect in _DEMO_STREAMS:
-        data = _demo_bytes(name)
-        results.append((_play(label, data, dialect, out, style, args.chunk, args.delay), data))
-
-    header = f"{'stream':<20} {'events':>7} {'tokens':>7} {'chars':>7} {'decode MB/s':>12} {'events/s':>11}"
-    out.write(style(header, "1") + "\n")
-    for result, data in results:
-        rate, event_rate = _decode_rate(data, result.dialect)
-        out.write(
-            f"{result.label:<20} {result.events:>7} {result.tokens:>7} {result.text_chars:>7} "
-            f"{rate / 1e6:>12.1f} {event_rate:>11,.0f}\n"
-        )
-    out.write(f"\nbackend: {tokenwire.backend()} (set TOKENWIRE_PURE_PYTHON=1 to run the pure-Python twin)\n")
     return 0
 
 
@@ -161,9 +126,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokenwire", description="tokenwire: one fast client for every LLM provider")
     parser.add_argument("--version", action="version", version=f"tokenwire {tokenwire.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="stream bundled provider samples through the native core (no network)")
-    demo.add_argument("--chunk", type=int, default=64, help="bytes per network chunk to simulate (default 64)")
-    demo.add_argument("--delay", type=float, default=0.002, help="seconds to pause between chunks (default 0.002)")
+    demo = sub.add_parser("demo", help="run the whole path on loopback OpenAI/Anthropic servers (no network, no keys)")
+    demo.add_argument(
+        "--delay", type=float, default=0.002, help="seconds between the servers' 48-byte writes (default 0.002)"
+    )
+    chat = sub.add_parser("chat", help="stream one answer from a live provider (needs its API key)")
+    chat.add_argument("model", help="provider/model, e.g. openai/gpt-4o-mini")
+    chat.add_argument("prompt", help="the user message")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--max-tokens", type=int, dest="max_tokens")
+    chat.add_argument("--temperature", type=float)
+    sub.add_parser("providers", help="list registered providers, their capabilities and credential status")
+    models = sub.add_parser("models", help="list a provider's models (needs its API key)")
+    models.add_argument("provider")
     return parser
 
 
@@ -171,7 +146,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``tokenwire`` console script and ``python -m tokenwire``."""
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        if args.chunk < 1:
-            raise SystemExit("--chunk must be at least 1")
-        return _demo(args, sys.stdout)
+        if args.delay < 0:
+            raise SystemExit("--delay must be >= 0")
+        from tokenwire._demo import main as demo_main
+
+        return demo_main(sys.stdout, drip_delay=args.delay)
+    if args.command == "providers":
+        return _providers(sys.stdout)
+    if args.command == "chat":
+        return anyio.run(_chat, args, sys.stdout, sys.stderr)
+    if args.command == "models":
+        return anyio.run(_models, args, sys.stdout, sys.stderr)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands first

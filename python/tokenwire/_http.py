@@ -1,0 +1,234 @@
+"""HTTP plumbing shared by every provider: one SSL context per process, client
+construction, timeouts, request ids, retry hints and error mapping.
+
+Building an ``httpx.AsyncClient`` loads the CA bundle into a new SSL context unless one
+is passed in: 34 providers built naively cost ~0.5 s and ~30 MB. Every client here
+shares one lazily created context instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import ssl
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import httpx
+
+from tokenwire.errors import (
+    OverloadedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    error_class_for_status,
+    error_class_for_type,
+)
+
+__all__ = [
+    "REQUEST_ID_HEADERS",
+    "Timeouts",
+    "error_from_response",
+    "new_async_client",
+    "parse_retry_after",
+    "redact",
+    "request_id_from",
+    "shared_ssl_context",
+]
+
+_ssl_lock = threading.Lock()
+_ssl_context: Optional[ssl.SSLContext] = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process-wide SSL context (created on first use; thread-safe)."""
+    global _ssl_context
+    if _ssl_context is None:
+        with _ssl_lock:
+            if _ssl_context is None:
+                _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Timeouts in seconds.
+
+    - ``connect``: establishing the connection;
+    - ``read``: waiting for response bytes of a non-streaming response;
+    - ``write``: sending the request; ``pool``: waiting for a pooled connection;
+    - ``idle``: the longest silence allowed between two chunks of a stream;
+    - ``total``: the whole request, streaming included (``None``: no limit).
+
+    The defaults follow the official SDKs (10 minutes to read; 5 s to connect).
+    """
+
+    connect: float = 5.0
+    read: float = 600.0
+    write: float = 600.0
+    pool: float = 600.0
+    idle: float = 300.0
+    total: Optional[float] = None
+
+    def httpx_timeout(self, *, stream: bool = False) -> httpx.Timeout:
+        read = min(self.read, self.idle) if stream else self.read
+        return httpx.Timeout(connect=self.connect, read=read, write=self.write, pool=self.pool)
+
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)
+
+
+def new_async_client(
+    timeouts: Timeouts,
+    *,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    http2: bool = False,
+) -> httpx.AsyncClient:
+    """A pooled ``httpx.AsyncClient`` sharing the process SSL context."""
+    return httpx.AsyncClient(
+        verify=shared_ssl_context(),
+        timeout=timeouts.httpx_timeout(),
+        limits=limits,
+        http2=http2,
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+_TRANSIENT = (OverloadedError, RateLimitError, ServerError)
+
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-goog-request-id", "cf-ray")
+
+
+def request_id_from(headers: Mapping[str, str]) -> Optional[str]:
+    """The provider's request id from response headers (OpenAI ``x-request-id``,
+    Anthropic ``request-id``, AWS ``x-amzn-requestid``, …)."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from ``retry-after-ms`` (ms) or ``retry-after`` (seconds or an
+    HTTP date), as the official SDKs read them. ``None`` when absent or unparsable."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if value >= 0 else None
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(raw)
+    if parsed is None:
+        return None
+    when = email.utils.mktime_tz(parsed)
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def redact(text: str, secrets: Iterable[Optional[str]]) -> str:
+    """Replace every occurrence of each secret (API keys, tokens) with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _google_retry_delay(error: Mapping[str, Any]) -> Optional[float]:
+    # Gemini puts RetryInfo in error.details: {"@type": "...RetryInfo", "retryDelay": "20s"}.
+    for detail in error.get("details") or ():
+        if isinstance(detail, Mapping) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            delay = detail.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    return float(delay[:-1])
+                except ValueError:
+                    return None
+    return None
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    provider: Optional[str],
+    model: Optional[str],
+    secrets: Iterable[Optional[str]] = (),
+) -> ProviderError:
+    """Map an HTTP error response to the matching :class:`ProviderError` subclass.
+
+    Reads the OpenAI (``{"error": {"message", "type", "code"}}``), Anthropic
+    (``{"type": "error", "error": {"type", "message"}}``), Google
+    (``{"error": {"code", "status", "message", "details"}}``) and AWS
+    (``{"message"}`` + ``x-amzn-errortype``) shapes; anything else keeps the body text
+    as the message. The provider's message is kept verbatim, except that any secret
+    echoed back is redacted.
+    """
+    secrets = tuple(secrets)
+    text = body.decode("utf-8", errors="replace")
+    parsed: Any = None
+    message: Optional[str] = None
+    error_type: Optional[str] = None
+    code: Optional[str] = None
+    retry_after = parse_retry_after(headers)
+    try:
+        parsed = json.loads(text) if text.strip() else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, Mapping):
+        err = parsed.get("error")
+        if isinstance(err, Mapping):
+            raw_message = err.get("message")
+            message = raw_message if isinstance(raw_message, str) else None
+            raw_type = err.get("type", err.get("status"))
+            error_type = raw_type if isinstance(raw_type, str) else None
+            raw_code = err.get("code")
+            if isinstance(raw_code, (str, int)) and not isinstance(raw_code, bool):
+                code = str(raw_code)
+            if retry_after is None:
+                retry_after = _google_retry_delay(err)
+        elif isinstance(err, str):
+            message = err
+        else:
+            raw_message = parsed.get("message", parsed.get("Message"))
+            message = raw_message if isinstance(raw_message, str) else None
+    aws_type = headers.get("x-amzn-errortype")
+    if aws_type and error_type is None:
+        error_type = aws_type.split(":", 1)[0]
+    if message is None:
+        message = text.strip() or f"HTTP {status}"
+    cls = error_class_for_status(status)
+    by_type = error_class_for_type(error_type)
+    # For 5xx and unmapped statuses the provider's error type is more specific (Anthropic
+    # sends overloaded_error with 529, gateways with 500/503; Google UNAVAILABLE with 503).
+    if by_type is not None and (cls is ProviderError or (status >= 500 and issubclass(by_type, _TRANSIENT))):
+        cls = by_type
+    should = headers.get("x-should-retry")
+    should_retry = None if should is None else should.strip().lower() == "true"
+    return cls(
+        redact(message, secrets),
+        provider=provider,
+        model=model,
+        status=status,
+        request_id=request_id_from(headers),
+        error_type=error_type,
+        code=code,
+        retry_after=retry_after,
+        should_retry=should_retry,
+        body=parsed if parsed is not None else redact(text, secrets),
+        headers=headers,
+    )

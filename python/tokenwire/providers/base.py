@@ -1,0 +1,623 @@
+"""The provider interface and the machinery every adapter shares.
+
+A provider turns provider-neutral requests (:mod:`tokenwire.types`) into HTTP calls
+(:class:`HttpCall`) and responses back into tokens and :class:`ChatResponse` objects.
+Subclasses implement the ``build_*``/``parse_*`` hooks; this module owns the HTTP
+client (one pooled ``httpx.AsyncClient`` per provider instance, created on first use
+and sharing the process SSL context), timeouts, request-id capture, error mapping and
+the streaming loop that feeds raw socket bytes to the native ``StreamProcessor``.
+
+Credentials are resolved lazily: a provider can be created without a key and without
+network; a missing key is a :class:`~tokenwire.errors.ConfigurationError` at the first
+request. Keys never appear in ``repr``, logs or exceptions.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, ClassVar, Optional, TypeVar
+
+import anyio
+import httpx
+
+from tokenwire._backend import impl as _impl
+from tokenwire._http import Timeouts, error_from_response, new_async_client, redact, request_id_from
+from tokenwire.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    ProviderError,
+    TokenwireError,
+)
+from tokenwire.types import (
+    ChatRequest,
+    ChatResponse,
+    Citation,
+    CompletionRequest,
+    CompletionResponse,
+    HealthStatus,
+    ModelInfo,
+    ProviderCapabilities,
+    StreamToken,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["ChatStream", "HttpCall", "Provider", "ResponseAccumulator", "drop_none", "merge_headers", "stop_list"]
+
+_S = TypeVar("_S", bound="ChatStream")
+_P = TypeVar("_P", bound="Provider")
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """One HTTP request a provider wants sent.
+
+    ``dialect`` names the ``StreamProcessor`` dialect for streaming calls; ``model`` is
+    the model id for error reports; ``timeout`` overrides the total timeout.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Any = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    dialect: Optional[str] = None
+    model: Optional[str] = None
+    timeout: Optional[float] = None
+
+
+class ResponseAccumulator:
+    """Collects stream tokens into a :class:`ChatResponse` (text, reasoning, tool calls
+    assembled by index, usage, finish reason, citations)."""
+
+    __slots__ = ("_calls", "_reasoning", "_text", "citations", "finish_reason", "usage")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, list[Any]] = {}
+        self.usage: Optional[Usage] = None
+        self.finish_reason: Optional[str] = None
+        self.citations: list[Citation] = []
+
+    def add(self, token: StreamToken) -> None:
+        kind = token.kind
+        if kind == "text":
+            self._text.append(token.text)  # type: ignore[union-attr]
+        elif kind == "reasoning":
+            self._reasoning.append(token.text)  # type: ignore[union-attr]
+        elif kind == "tool_call":
+            call = self._calls.setdefault(token.index, [None, None, []])  # type: ignore[union-attr]
+            if token.id and call[0] is None:  # type: ignore[union-attr]
+                call[0] = token.id  # type: ignore[union-attr]
+            if token.name and call[1] is None:  # type: ignore[union-attr]
+                call[1] = token.name  # type: ignore[union-attr]
+            call[2].append(token.arguments)  # type: ignore[union-attr]
+        elif kind == "usage":
+            self.usage = token  # type: ignore[assignment]
+        elif kind == "finish":
+            self.finish_reason = token.reason  # type: ignore[union-attr]
+        elif kind == "citation":
+            self.citations.append(token)  # type: ignore[arg-type]
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._reasoning)
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        out = []
+        for index, (call_id, name, parts) in sorted(self._calls.items()):
+            out.append(ToolCall(id=call_id or f"call_{index}", name=name or "", arguments="".join(parts)))
+        return tuple(out)
+
+    def response(self, *, model: str, provider: str, request_id: Optional[str]) -> ChatResponse:
+        return ChatResponse(
+            text=self.text,
+            model=model,
+            provider=provider,
+            reasoning=self.reasoning,
+            tool_calls=self.tool_calls(),
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            citations=tuple(self.citations),
+            request_id=request_id,
+        )
+
+
+class ChatStream:
+    """A streaming answer: an async iterator of stream tokens and an async context manager.
+
+    Leaving the ``async with`` block (or calling :meth:`aclose`) closes the HTTP
+    response, so stopping early releases the connection. Tokens decoded before an error
+    are always delivered first; a connection cut mid-stream then raises
+    :class:`~tokenwire.errors.APIConnectionError`, an error event raises the matching
+    :class:`~tokenwire.errors.ProviderError`.
+    """
+
+    def __init__(self, provider: Provider, call: HttpCall, *, coalesce: bool = True) -> None:
+        if call.dialect is None:
+            raise ValueError("a streaming HttpCall needs a dialect")
+        self._provider = provider
+        self._call = call
+        self._coalesce = coalesce
+        self._response: Optional[httpx.Response] = None
+        self._raw: Optional[AsyncIterator[bytes]] = None
+        self._processor: Any = None
+        self._pending: deque[StreamToken] = deque()
+        self._finished = False
+        self._closed = False
+        self._started_at = 0.0
+        self._deadline: Optional[float] = None
+        self._bytes = 0
+        self.accumulator = ResponseAccumulator()
+        #: Seconds from sending the request to the first token, once known.
+        self.ttft: Optional[float] = None
+
+    # -- context manager / iterator protocol -------------------------------------------------
+    async def __aenter__(self: _S) -> _S:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self: _S) -> _S:
+        return self
+
+    @property
+    def model(self) -> Optional[str]:
+        return self._call.model
+
+    @property
+    def provider(self) -> Provider:
+        return self._provider
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """Response headers (empty before the response arrives)."""
+        return self._response.headers if self._response is not None else httpx.Headers()
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return request_id_from(self.headers)
+
+    async def start(self) -> None:
+        """Send the request and check the status (idempotent)."""
+        if self._response is not None or self._closed:
+            return
+        provider = self._provider
+        self._started_at = time.perf_counter()
+        total = self._call.timeout if self._call.timeout is not None else provider.timeouts.total
+        self._deadline = None if total is None else self._started_at + total
+        self._processor = _impl.StreamProcessor(self._call.dialect, coalesce=self._coalesce)
+        response = await provider._open(self._call, deadline=self._deadline)
+        self._response = response
+        self._raw = response.aiter_raw()
+
+    async def __anext__(self) -> StreamToken:
+        if not self._pending:
+            await self._fill()
+        token = self._pending.popleft()
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - self._started_at
+        self.accumulator.add(token)
+        return token
+
+    async def next_batch(self) -> list[StreamToken]:
+        """All tokens decoded from the next network chunk(s); ``[]`` at the end of the stream.
+
+        The sync facade uses this to cross threads once per batch instead of per token.
+        """
+        if not self._pending:
+            try:
+                await self._fill()
+            except StopAsyncIteration:
+                return []
+        batch = list(self._pending)
+        self._pending.clear()
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - self._started_at
+        for token in batch:
+            self.accumulator.add(token)
+        return batch
+
+    async def _fill(self) -> None:
+        if self._response is None:
+            await self.start()
+        while not self._pending:
+            if self._finished:
+                raise StopAsyncIteration
+            chunk = await self._next_chunk()
+            try:
+                if chunk is None:
+                    self._finished = True
+                    tokens = self._processor.finish()
+                    await self.aclose()
+                else:
+                    tokens = self._processor.feed(chunk)
+            except TokenwireError as exc:
+                await self.aclose()
+                raise self._annotate(exc) from None
+            self._pending.extend(tokens)
+
+    async def _next_chunk(self) -> Optional[bytes]:
+        assert self._raw is not None
+        provider = self._provider
+        try:
+            if self._deadline is None:
+                chunk = await self._raw.__anext__()
+            else:
+                remaining = self._deadline - time.perf_counter()
+                if remaining <= 0:
+                    raise TimeoutError
+                with anyio.fail_after(remaining):
+                    chunk = await self._raw.__anext__()
+        except StopAsyncIteration:
+            return None
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            await self.aclose()
+            raise APITimeoutError(
+                f"{provider.name}: stream timed out after {self._bytes} bytes "
+                f"(idle limit {provider.timeouts.idle}s, total limit {provider.timeouts.total}s)"
+            ) from exc
+        except httpx.TransportError as exc:
+            await self.aclose()
+            raise APIConnectionError(
+                f"{provider.name}: connection lost mid-stream after {self._bytes} bytes: "
+                f"{redact(str(exc) or type(exc).__name__, provider._secrets())}"
+            ) from exc
+        self._bytes += len(chunk)
+        return chunk
+
+    def _annotate(self, exc: TokenwireError) -> TokenwireError:
+        if isinstance(exc, ProviderError):
+            exc.provider = exc.provider or self._provider.name
+            exc.model = exc.model or self._call.model
+            exc.request_id = exc.request_id or self.request_id
+        return exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP response (releasing its connection). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._response is not None:
+            await self._response.aclose()
+
+    async def get_final_response(self) -> ChatResponse:
+        """Consume the rest of the stream and return the assembled answer."""
+        async for _ in self:
+            pass
+        return self.accumulator.response(
+            model=self._call.model or "", provider=self._provider.name, request_id=self.request_id
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class Provider(abc.ABC):
+    """Base class of every provider adapter.
+
+    Subclasses set the class attributes and implement :meth:`build_chat_call` and
+    :meth:`parse_chat_response` (and optionally the completion, model-list and
+    token-count hooks). Everything else is shared.
+    """
+
+    #: Registry name (``"openai"``, ``"anthropic"``, …).
+    name: ClassVar[str]
+    #: What the provider supports.
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities()
+    #: Environment variables read for the API key / base URL, in order.
+    api_key_env: ClassVar[tuple[str, ...]] = ()
+    base_url_env: ClassVar[tuple[str, ...]] = ()
+    default_base_url: ClassVar[str] = ""
+    #: False for local servers (Ollama, LM Studio) that need no key.
+    requires_api_key: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeouts: Optional[Timeouts] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        http_client: Optional[httpx.AsyncClient] = None,
+        coalesce: bool = True,
+    ) -> None:
+        self._api_key_arg = api_key
+        self._base_url_arg = base_url
+        self.timeouts = timeouts or Timeouts()
+        self.extra_headers: dict[str, str] = dict(headers or {})
+        self._client = http_client
+        self._owns_client = http_client is None
+        self.coalesce = coalesce
+
+    # -- credentials and configuration -------------------------------------------------------
+    @property
+    def api_key(self) -> Optional[str]:
+        """The API key from the argument or the environment (``None`` if unset)."""
+        if self._api_key_arg:
+            return self._api_key_arg
+        for var in self.api_key_env:
+            value = os.environ.get(var)
+            if value:
+                return value
+        return None
+
+    def require_api_key(self) -> str:
+        """The API key, or a :class:`ConfigurationError` that names the env var to set."""
+        key = self.api_key
+        if not key:
+            hint = f" or set {' / '.join(self.api_key_env)}" if self.api_key_env else ""
+            raise ConfigurationError(f"{self.name}: no API key; pass api_key=...{hint}")
+        return key
+
+    @property
+    def base_url(self) -> str:
+        """The base URL from the argument, the environment, or the provider default."""
+        url = self._base_url_arg
+        if not url:
+            url = next((os.environ[v] for v in self.base_url_env if os.environ.get(v)), None)
+        return (url or self.default_base_url).rstrip("/")
+
+    def has_credentials(self) -> bool:
+        """Whether a request could be authenticated without further configuration."""
+        return (not self.requires_api_key) or bool(self.api_key)
+
+    def _secrets(self) -> tuple[Optional[str], ...]:
+        return (self.api_key,)
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "missing"
+        return f"<{type(self).__name__} {self.name!r} base_url={self.base_url!r} api_key={key}>"
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        """This provider's pooled client (created on first use)."""
+        if self._client is None:
+            self._client = new_async_client(self.timeouts)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled client if this provider created it."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self: _P) -> _P:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    def _build_request(self, call: HttpCall, *, stream: bool) -> httpx.Request:
+        client = self.http_client
+        timeout = self.timeouts.httpx_timeout(stream=stream)
+        return client.build_request(
+            call.method,
+            call.url,
+            headers=call.headers,
+            json=call.json,
+            params=dict(call.params) or None,
+            timeout=timeout,
+        )
+
+    def _connection_error(self, exc: Exception, call: HttpCall) -> TokenwireError:
+        detail = redact(str(exc) or type(exc).__name__, self._secrets())
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return APITimeoutError(f"{self.name}: request timed out ({detail})")
+        return APIConnectionError(f"{self.name}: could not reach {call.url.split('?', 1)[0]} ({detail})")
+
+    async def _error_for(self, response: httpx.Response, call: HttpCall) -> ProviderError:
+        body = await response.aread()
+        return error_from_response(
+            response.status_code,
+            response.headers,
+            body,
+            provider=self.name,
+            model=call.model,
+            secrets=self._secrets(),
+        )
+
+    async def _open(self, call: HttpCall, *, deadline: Optional[float]) -> httpx.Response:
+        """Send a streaming request; on an HTTP error read the body and raise it mapped."""
+        request = self._build_request(call, stream=True)
+        try:
+            if deadline is None:
+                response = await self.http_client.send(request, stream=True)
+            else:
+                with anyio.fail_after(max(0.0, deadline - time.perf_counter())):
+                    response = await self.http_client.send(request, stream=True)
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise self._connection_error(exc, call) from None
+        if response.status_code >= 400:
+            try:
+                error = await self._error_for(response, call)
+            except (httpx.TransportError, TimeoutError) as exc:
+                raise self._connection_error(exc, call) from None
+            finally:
+                await response.aclose()
+            raise error
+        return response
+
+    async def send(self, call: HttpCall) -> httpx.Response:
+        """Send a non-streaming request and return the (read) response; HTTP errors raise
+        the mapped :class:`ProviderError`, transport failures :class:`APIConnectionError`."""
+        request = self._build_request(call, stream=False)
+        total = call.timeout if call.timeout is not None else self.timeouts.total
+        try:
+            if total is None:
+                response = await self.http_client.send(request)
+            else:
+                with anyio.fail_after(total):
+                    response = await self.http_client.send(request)
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise self._connection_error(exc, call) from None
+        if response.status_code >= 400:
+            raise error_from_response(
+                response.status_code,
+                response.headers,
+                response.content,
+                provider=self.name,
+                model=call.model,
+                secrets=self._secrets(),
+            )
+        return response
+
+    async def send_json(self, call: HttpCall) -> Any:
+        """:meth:`send` and decode the JSON body (a body that is not JSON is a ProviderError)."""
+        return _json_or_error(self, await self.send(call), call)
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    @abc.abstractmethod
+    def build_chat_call(self, request: ChatRequest, *, stream: bool) -> HttpCall:
+        """The HTTP call for a chat request (streaming calls set ``dialect``)."""
+
+    @abc.abstractmethod
+    def parse_chat_response(self, data: Any, *, model: str, request_id: Optional[str]) -> ChatResponse:
+        """A non-streaming chat response body → :class:`ChatResponse`."""
+
+    def build_completion_call(self, request: CompletionRequest, *, stream: bool) -> Optional[HttpCall]:
+        """The legacy completions call, or ``None`` to answer as a one-message chat."""
+        return None
+
+    def parse_completion_response(
+        self, data: Any, *, model: str, request_id: Optional[str]
+    ) -> CompletionResponse:  # pragma: no cover - only for providers with a completions endpoint
+        raise TypeError(f"{self.name} has no legacy completions endpoint")
+
+    def build_models_call(self) -> Optional[HttpCall]:
+        """The model-list call, or ``None`` if the provider has no such endpoint."""
+        return None
+
+    def parse_models(self, data: Any) -> list[ModelInfo]:
+        """A model-list response body → :class:`ModelInfo` list."""
+        return []
+
+    # -- the public interface -------------------------------------------------------------------
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """Send a chat request and return the whole answer."""
+        call = self.build_chat_call(request, stream=False)
+        response = await self.send(call)
+        data = _json_or_error(self, response, call)
+        return self.parse_chat_response(data, model=request.model, request_id=request_id_from(response.headers))
+
+    def chat_stream(self, request: ChatRequest) -> ChatStream:
+        """Stream a chat answer: ``async with provider.chat_stream(req) as stream: async for token in stream``."""
+        return ChatStream(self, self.build_chat_call(request, stream=True), coalesce=self.coalesce)
+
+    async def complete(self, request: CompletionRequest) -> CompletionResponse:
+        """Complete a plain prompt (as a one-message chat where there is no completions endpoint)."""
+        call = self.build_completion_call(request, stream=False)
+        if call is None:
+            answer = await self.chat(request.as_chat())
+            return CompletionResponse(
+                text=answer.text,
+                model=answer.model,
+                provider=answer.provider,
+                usage=answer.usage,
+                finish_reason=answer.finish_reason,
+                request_id=answer.request_id,
+            )
+        response = await self.send(call)
+        data = _json_or_error(self, response, call)
+        return self.parse_completion_response(data, model=request.model, request_id=request_id_from(response.headers))
+
+    def complete_stream(self, request: CompletionRequest) -> ChatStream:
+        """Stream a plain-prompt completion (tokens as for :meth:`chat_stream`)."""
+        call = self.build_completion_call(request, stream=True)
+        if call is None:
+            call = self.build_chat_call(request.as_chat(), stream=True)
+        return ChatStream(self, call, coalesce=self.coalesce)
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The models the provider offers (from its endpoint where it has one)."""
+        call = self.build_models_call()
+        if call is None:
+            return []
+        response = await self.send(call)
+        return self.parse_models(_json_or_error(self, response, call))
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens of ``request`` (the provider endpoint where one exists)."""
+        raise ConfigurationError(f"{self.name}: token counting is not available for this provider")
+
+    async def health_check(self) -> HealthStatus:
+        """Probe the provider (its model list, or a minimal request); never raises."""
+        started = time.perf_counter()
+        try:
+            await self._probe()
+        except (TokenwireError, OSError) as exc:
+            return HealthStatus(
+                provider=self.name,
+                healthy=False,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                error=redact(f"{type(exc).__name__}: {exc}", self._secrets()),
+            )
+        return HealthStatus(provider=self.name, healthy=True, latency_ms=(time.perf_counter() - started) * 1000.0)
+
+    async def _probe(self) -> None:
+        call = self.build_models_call()
+        if call is None:
+            raise ConfigurationError(f"{self.name}: no health probe endpoint")
+        await self.send(call)
+
+
+def _json_or_error(provider: Provider, response: httpx.Response, call: HttpCall) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            f"{provider.name}: response is not JSON: {response.text[:200]!r}",
+            provider=provider.name,
+            model=call.model,
+            status=response.status_code,
+            request_id=request_id_from(response.headers),
+        ) from None
+
+
+def merge_headers(*layers: Optional[Mapping[str, str]]) -> dict[str, str]:
+    """Merge header mappings left to right; later layers win (case-insensitively)."""
+    merged: dict[str, str] = {}
+    lower: dict[str, str] = {}
+    for layer in layers:
+        for name, value in (layer or {}).items():
+            old = lower.get(name.lower())
+            if old is not None:
+                merged.pop(old, None)
+            merged[name] = value
+            lower[name.lower()] = name
+    return merged
+
+
+def drop_none(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` without ``None`` values (request bodies omit unset fields)."""
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def stop_list(stop: Sequence[str]) -> Optional[list[str]]:
+    return list(stop) if stop else None

@@ -1,0 +1,119 @@
+"""``ProviderRegistry``: provider name → factory.
+
+Built-in providers are registered by import path and imported only when first used,
+so ``import tokenwire`` loads no provider module. Third-party providers plug in through
+the ``tokenwire.providers`` entry-point group: each entry point's name is the provider
+name and its object a :class:`~tokenwire.providers.base.Provider` subclass or a factory
+returning one.
+
+Only providers that really work are registered; there are no placeholders.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Union, cast
+
+from tokenwire.errors import ConfigurationError
+from tokenwire.providers.base import Provider
+
+__all__ = ["ENTRY_POINT_GROUP", "ProviderFactory", "ProviderRegistry"]
+
+ENTRY_POINT_GROUP = "tokenwire.providers"
+
+ProviderFactory = Callable[..., Provider]
+
+# name -> "module:attribute" of the Provider subclass. Imported lazily.
+_BUILTINS: Mapping[str, str] = {
+    "anthropic": "tokenwire.providers.anthropic:AnthropicProvider",
+    "azure-openai": "tokenwire.providers.openai:AzureOpenAIProvider",
+    "openai": "tokenwire.providers.openai:OpenAIProvider",
+}
+
+
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+class ProviderRegistry:
+    """A mapping of provider names to factories (classes or callables)."""
+
+    _default: Optional[ProviderRegistry] = None
+    _default_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Union[str, ProviderFactory]] = {}
+
+    @classmethod
+    def default(cls) -> ProviderRegistry:
+        """The process-wide registry: every built-in provider plus installed plugins."""
+        if cls._default is None:
+            with cls._default_lock:
+                if cls._default is None:
+                    registry = cls()
+                    for name, target in _BUILTINS.items():
+                        registry._entries[name] = target
+                    registry.load_entry_points()
+                    cls._default = registry
+        return cls._default
+
+    def register(self, name: str, factory: Union[str, ProviderFactory], *, replace: bool = False) -> None:
+        """Register ``factory`` (a Provider subclass, a callable, or ``"module:attr"``) as ``name``."""
+        if not name or "/" in name:
+            raise ValueError(f"invalid provider name {name!r} (non-empty, no '/')")
+        if name in self._entries and not replace:
+            raise ValueError(f"provider {name!r} is already registered (pass replace=True to override)")
+        self._entries[name] = factory
+
+    def unregister(self, name: str) -> None:
+        """Remove a provider; unknown names raise ``KeyError``."""
+        del self._entries[name]
+
+    def names(self) -> list[str]:
+        """Registered provider names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def factory(self, name: str) -> ProviderFactory:
+        """The factory for ``name`` (importing a built-in module on first use)."""
+        try:
+            entry = self._entries[name]
+        except KeyError:
+            known = ", ".join(self.names())
+            raise ConfigurationError(f"unknown provider {name!r}; registered providers: {known}") from None
+        if isinstance(entry, str):
+            loaded = _load(entry)
+            if not callable(loaded):
+                raise ConfigurationError(f"provider {name!r} entry {entry!r} is not callable")
+            factory = cast(ProviderFactory, loaded)
+            self._entries[name] = factory
+            return factory
+        return entry
+
+    def create(self, name: str, **options: Any) -> Provider:
+        """Build provider ``name`` with ``options``. No network, no credential check."""
+        provider = cast(object, self.factory(name)(**options))
+        if not isinstance(provider, Provider):
+            raise ConfigurationError(f"provider {name!r} factory returned {type(provider).__name__}, not a Provider")
+        return provider
+
+    def load_entry_points(self) -> None:
+        """Register the providers of the ``tokenwire.providers`` entry-point group."""
+        if sys.version_info >= (3, 10):
+            from importlib.metadata import entry_points
+
+            eps = list(entry_points(group=ENTRY_POINT_GROUP))
+        else:  # pragma: no cover - Python 3.9
+            from importlib.metadata import entry_points
+
+            eps = list(entry_points().get(ENTRY_POINT_GROUP, ()))
+        for ep in eps:
+            if ep.name not in self._entries:
+                self._entries[ep.name] = ep.value
