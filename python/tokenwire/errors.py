@@ -16,6 +16,7 @@ The native core raises these same classes (the Rust binding imports this module)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 __all__ = [
@@ -98,6 +99,10 @@ class ProviderError(TokenwireError):
         request_id: Optional[str] = None,
         error_type: Optional[str] = None,
         code: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        should_retry: Optional[bool] = None,
+        body: Any = None,
+        headers: Optional[Mapping[str, str]] = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
@@ -106,6 +111,14 @@ class ProviderError(TokenwireError):
         self.request_id = request_id
         self.error_type = error_type
         self.code = code
+        #: Seconds the provider asked us to wait (``retry-after-ms`` / ``retry-after`` / ``retryDelay``).
+        self.retry_after = retry_after
+        #: The provider's explicit retry verdict (``x-should-retry``), if it gave one.
+        self.should_retry = should_retry
+        #: The parsed error body (JSON) or its text, for inspection.
+        self.body = body
+        #: The response headers (rate-limit state, request id, …); never request headers.
+        self.headers: dict[str, str] = dict(headers or {})
 
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)
@@ -136,6 +149,10 @@ class ProviderError(TokenwireError):
             "request_id": self.request_id,
             "error_type": self.error_type,
             "code": self.code,
+            "retry_after": self.retry_after,
+            "should_retry": self.should_retry,
+            "body": self.body,
+            "headers": self.headers,
         }
         return (_rebuild_provider_error, (type(self), self.message, kwargs))
 

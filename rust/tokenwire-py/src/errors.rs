@@ -21,19 +21,31 @@ impl From<Error> for CoreError {
 fn build(py: Python<'_>, e: Error) -> PyResult<PyErr> {
     let errors = py.import("tokenwire.errors")?;
     let err = match e {
-        Error::StreamDecode { message, offset } => {
-            PyErr::from_value(errors.getattr("StreamDecodeError")?.call1((message, offset))?)
-        }
-        Error::JsonStream { message, offset } => {
-            PyErr::from_value(errors.getattr("JSONStreamError")?.call1((message, offset))?)
-        }
-        Error::Provider { message, error_type, code, status } => {
-            let args = PyTuple::new(py, [
-                message.into_pyobject(py)?.into_any(),
-                error_type.into_pyobject(py)?.into_any(),
-                code.into_pyobject(py)?.into_any(),
-                status.into_pyobject(py)?.into_any(),
-            ])?;
+        Error::StreamDecode { message, offset } => PyErr::from_value(
+            errors
+                .getattr("StreamDecodeError")?
+                .call1((message, offset))?,
+        ),
+        Error::JsonStream { message, offset } => PyErr::from_value(
+            errors
+                .getattr("JSONStreamError")?
+                .call1((message, offset))?,
+        ),
+        Error::Provider {
+            message,
+            error_type,
+            code,
+            status,
+        } => {
+            let args = PyTuple::new(
+                py,
+                [
+                    message.into_pyobject(py)?.into_any(),
+                    error_type.into_pyobject(py)?.into_any(),
+                    code.into_pyobject(py)?.into_any(),
+                    status.into_pyobject(py)?.into_any(),
+                ],
+            )?;
             PyErr::from_value(errors.getattr("stream_error")?.call1(args)?)
         }
         Error::Value(message) => PyValueError::new_err(message),

@@ -2,38 +2,25 @@
 //! and the conversion from core tokens.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyString};
 use tokenwire_core::{StreamToken, Usage as CoreUsage};
 
-fn opt_repr(v: &Option<String>) -> String {
+/// Python's `repr` of a str: the pure twin formats with `{!r}`, and matching Python's
+/// escaping rules (every non-printable code point per the Unicode database) by hand
+/// would need its tables, so the interpreter does it.
+fn str_repr(py: Python<'_>, s: &str) -> PyResult<String> {
+    Ok(PyString::new(py, s).repr()?.to_cow()?.into_owned())
+}
+
+fn opt_repr(py: Python<'_>, v: &Option<String>) -> PyResult<String> {
     match v {
-        Some(s) => py_str_repr(s),
-        None => "None".to_string(),
+        Some(s) => str_repr(py, s),
+        None => Ok("None".to_string()),
     }
 }
 
-/// Python-style repr of a str (single quotes unless the text contains one).
-fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c)
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+/// What `__reduce__` returns: the class and its constructor arguments.
+type Reduced<'py, Args> = PyResult<(Bound<'py, PyAny>, Args)>;
 
 macro_rules! text_token {
     ($name:ident, $kind:literal, $doc:literal) => {
@@ -59,10 +46,14 @@ macro_rules! text_token {
             fn __match_args__() -> (&'static str,) {
                 ("text",)
             }
-            fn __repr__(&self) -> String {
-                format!("{}(text={})", stringify!($name), py_str_repr(&self.text))
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                Ok(format!(
+                    "{}(text={})",
+                    stringify!($name),
+                    str_repr(py, &self.text)?
+                ))
             }
-            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> Reduced<'py, (String,)> {
                 Ok((slf.get_type().into_any(), (slf.get().text.clone(),)))
             }
         }
@@ -70,7 +61,11 @@ macro_rules! text_token {
 }
 
 text_token!(TextDelta, "text", "A fragment of the answer text.");
-text_token!(ReasoningDelta, "reasoning", "A fragment of the model's reasoning (thinking) text.");
+text_token!(
+    ReasoningDelta,
+    "reasoning",
+    "A fragment of the model's reasoning (thinking) text."
+);
 
 /// A fragment of a tool call: `id`/`name` on the first fragment, argument JSON text after.
 #[pyclass(frozen, eq, hash, module = "tokenwire._native")]
@@ -89,9 +84,15 @@ pub struct ToolCallDelta {
 #[pymethods]
 impl ToolCallDelta {
     #[new]
-    #[pyo3(signature = (index, id=None, name=None, arguments=String::new()))]
+    #[pyo3(signature = (index, id=None, name=None, arguments=String::new()),
+           text_signature = "(index, id=None, name=None, arguments='')")]
     fn new(index: u32, id: Option<String>, name: Option<String>, arguments: String) -> Self {
-        Self { index, id, name, arguments }
+        Self {
+            index,
+            id,
+            name,
+            arguments,
+        }
     }
     #[classattr]
     fn kind() -> &'static str {
@@ -101,21 +102,23 @@ impl ToolCallDelta {
     fn __match_args__() -> (&'static str, &'static str, &'static str, &'static str) {
         ("index", "id", "name", "arguments")
     }
-    fn __repr__(&self) -> String {
-        format!(
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
             "ToolCallDelta(index={}, id={}, name={}, arguments={})",
             self.index,
-            opt_repr(&self.id),
-            opt_repr(&self.name),
-            py_str_repr(&self.arguments)
-        )
+            opt_repr(py, &self.id)?,
+            opt_repr(py, &self.name)?,
+            str_repr(py, &self.arguments)?
+        ))
     }
-    #[allow(clippy::type_complexity)]
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, (u32, Option<String>, Option<String>, String))> {
+    ) -> Reduced<'py, (u32, Option<String>, Option<String>, String)> {
         let s = slf.get();
-        Ok((slf.get_type().into_any(), (s.index, s.id.clone(), s.name.clone(), s.arguments.clone())))
+        Ok((
+            slf.get_type().into_any(),
+            (s.index, s.id.clone(), s.name.clone(), s.arguments.clone()),
+        ))
     }
 }
 
@@ -146,15 +149,33 @@ impl Usage {
         cache_write_tokens: u64,
         reasoning_tokens: u64,
     ) -> Self {
-        Self { input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens }
+        Self {
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+        }
     }
     #[classattr]
     fn kind() -> &'static str {
         "usage"
     }
     #[classattr]
-    fn __match_args__() -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
-        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+    fn __match_args__() -> (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ) {
+        (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        )
     }
     fn __repr__(&self) -> String {
         format!(
@@ -162,11 +183,17 @@ impl Usage {
             self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens
         )
     }
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (u64, u64, u64, u64, u64))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> Reduced<'py, (u64, u64, u64, u64, u64)> {
         let s = slf.get();
         Ok((
             slf.get_type().into_any(),
-            (s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens),
+            (
+                s.input_tokens,
+                s.output_tokens,
+                s.cache_read_tokens,
+                s.cache_write_tokens,
+                s.reasoning_tokens,
+            ),
         ))
     }
 }
@@ -196,10 +223,14 @@ impl Citation {
     fn __match_args__() -> (&'static str, &'static str) {
         ("url", "title")
     }
-    fn __repr__(&self) -> String {
-        format!("Citation(url={}, title={})", py_str_repr(&self.url), opt_repr(&self.title))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Citation(url={}, title={})",
+            str_repr(py, &self.url)?,
+            opt_repr(py, &self.title)?
+        ))
     }
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, Option<String>))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> Reduced<'py, (String, Option<String>)> {
         let s = slf.get();
         Ok((slf.get_type().into_any(), (s.url.clone(), s.title.clone())))
     }
@@ -227,10 +258,10 @@ impl Finish {
     fn __match_args__() -> (&'static str,) {
         ("reason",)
     }
-    fn __repr__(&self) -> String {
-        format!("Finish(reason={})", py_str_repr(&self.reason))
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("Finish(reason={})", str_repr(py, &self.reason)?))
     }
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> Reduced<'py, (String,)> {
         Ok((slf.get_type().into_any(), (slf.get().reason.clone(),)))
     }
 }
@@ -240,24 +271,48 @@ pub fn token_to_py(py: Python<'_>, token: StreamToken) -> PyResult<Py<PyAny>> {
     Ok(match token {
         StreamToken::Text(text) => Py::new(py, TextDelta { text })?.into_any(),
         StreamToken::Reasoning(text) => Py::new(py, ReasoningDelta { text })?.into_any(),
-        StreamToken::ToolCall { index, id, name, arguments } => {
-            Py::new(py, ToolCallDelta { index, id, name, arguments })?.into_any()
-        }
+        StreamToken::ToolCall {
+            index,
+            id,
+            name,
+            arguments,
+        } => Py::new(
+            py,
+            ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            },
+        )?
+        .into_any(),
         StreamToken::Usage(CoreUsage {
             input_tokens,
             output_tokens,
             cache_read_tokens,
             cache_write_tokens,
             reasoning_tokens,
-        }) => Py::new(py, Usage { input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens })?
-            .into_any(),
+        }) => Py::new(
+            py,
+            Usage {
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+            },
+        )?
+        .into_any(),
         StreamToken::Citation { url, title } => Py::new(py, Citation { url, title })?.into_any(),
         StreamToken::Finish(reason) => Py::new(py, Finish { reason })?.into_any(),
     })
 }
 
 /// Convert a batch of core tokens (drained from `tokens`) to a Python list.
-pub fn tokens_to_list<'py>(py: Python<'py>, tokens: &mut Vec<StreamToken>) -> PyResult<Bound<'py, PyList>> {
+pub fn tokens_to_list<'py>(
+    py: Python<'py>,
+    tokens: &mut Vec<StreamToken>,
+) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for token in tokens.drain(..) {
         list.append(token_to_py(py, token)?)?;
