@@ -47,6 +47,30 @@ else:
     Usage = _impl.Usage
 
 
+# The client layer imports httpx/anyio and provider machinery: load it on first use so
+# `import tokenwire` stays cheap for users of the streaming core alone.
+_LAZY = {
+    "AsyncClient": "tokenwire.client",
+    "Client": "tokenwire.client",
+    "ProviderRegistry": "tokenwire.registry",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tokenwire' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from tokenwire.client import AsyncClient, Client
+    from tokenwire.registry import ProviderRegistry
+
 
 def backend() -> str:
     """Which streaming core is in use: ``"native"`` (Rust) or ``"python"`` (the pure twin)."""
@@ -54,11 +78,14 @@ def backend() -> str:
 
 
 __all__ = [
+    "AsyncClient",
+    "Citation",
+    "Client",
     "DEFAULT_MAX_EVENT_BYTES",
     "DIALECTS",
-    "Citation",
     "Finish",
     "JsonStreamParser",
+    "ProviderRegistry",
     "ReasoningDelta",
     "SSEDecoder",
     "ServerSentEvent",

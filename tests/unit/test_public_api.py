@@ -62,15 +62,8 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 # ---------------------------------------------------------------------------
 
 
-def _isort_key(name: str) -> tuple[int, str]:
-    # Ruff's RUF022 "isort-style" order: CONSTANTS, then Classes, then everything else.
-    if name.isupper():
-        return (0, name)
-    return (1, name) if name[:1].isupper() else (2, name)
-
-
 def test_all_is_sorted_unique_and_resolves() -> None:
-    assert tokenwire.__all__ == sorted(tokenwire.__all__, key=_isort_key)
+    assert tokenwire.__all__ == sorted(tokenwire.__all__)
     assert len(set(tokenwire.__all__)) == len(tokenwire.__all__)
     for name in tokenwire.__all__:
         assert hasattr(tokenwire, name), name
