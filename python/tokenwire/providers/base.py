@@ -59,8 +59,9 @@ _P = TypeVar("_P", bound="Provider")
 class HttpCall:
     """One HTTP request a provider wants sent.
 
-    ``dialect`` names the ``StreamProcessor`` dialect for streaming calls; ``model`` is
-    the model id for error reports; ``timeout`` overrides the total timeout.
+    ``dialect`` names the ``StreamProcessor`` dialect for streaming calls and
+    ``stream_options`` its dialect options; ``model`` is the model id for error reports;
+    ``timeout`` overrides the total timeout.
     """
 
     method: str
@@ -71,6 +72,8 @@ class HttpCall:
     dialect: Optional[str] = None
     model: Optional[str] = None
     timeout: Optional[float] = None
+    #: Extra keyword options for the ``StreamProcessor`` (dialect stream options).
+    stream_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ResponseAccumulator:
@@ -205,7 +208,9 @@ class ChatStream:
         self._started_at = time.perf_counter()
         total = self._call.timeout if self._call.timeout is not None else provider.timeouts.total
         self._deadline = None if total is None else self._started_at + total
-        self._processor = _impl.StreamProcessor(self._call.dialect, coalesce=self._coalesce)
+        self._processor = _impl.StreamProcessor(
+            self._call.dialect, coalesce=self._coalesce, **self._call.stream_options
+        )
         response = await provider._open(self._call, deadline=self._deadline)
         self._response = response
         self._raw = response.aiter_raw()
