@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tokenwire._native import (
         DEFAULT_MAX_EVENT_BYTES,
         DIALECTS,
+        ENCODINGS,
         Citation,
         Finish,
         JsonStreamParser,
@@ -30,10 +31,15 @@ if TYPE_CHECKING:
         TokenBucket,
         ToolCallDelta,
         Usage,
+        count_tokens,
+        encode,
     )
 else:
     DEFAULT_MAX_EVENT_BYTES = _impl.DEFAULT_MAX_EVENT_BYTES
     DIALECTS = _impl.DIALECTS
+    ENCODINGS = _impl.ENCODINGS
+    count_tokens = _impl.count_tokens
+    encode = _impl.encode
     Citation = _impl.Citation
     Finish = _impl.Finish
     JsonStreamParser = _impl.JsonStreamParser
@@ -83,6 +89,7 @@ __all__ = [
     "Client",
     "DEFAULT_MAX_EVENT_BYTES",
     "DIALECTS",
+    "ENCODINGS",
     "Finish",
     "JsonStreamParser",
     "ProviderRegistry",
@@ -96,5 +103,7 @@ __all__ = [
     "Usage",
     "__version__",
     "backend",
+    "count_tokens",
+    "encode",
     "errors",
 ]

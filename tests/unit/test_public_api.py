@@ -31,7 +31,7 @@ def _stub_names() -> set[str]:
     """Top-level names the hand-written stub declares for the runtime module."""
     names: set[str] = set()
     for node in ast.parse(STUB.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.ClassDef):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             names.add(node.name)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)

@@ -6,6 +6,7 @@ fallback when the native module is unavailable, and can be forced with
 ``TOKENWIRE_PURE_PYTHON=1``.
 """
 
+from tokenwire._pure.bpe import ENCODINGS, count_tokens, encode
 from tokenwire._pure.bucket import TokenBucket
 from tokenwire._pure.json_stream import JsonStreamParser
 from tokenwire._pure.processor import DIALECTS, StreamProcessor
@@ -15,6 +16,7 @@ from tokenwire._pure.tokens import Citation, Finish, ReasoningDelta, TextDelta, 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "DIALECTS",
+    "ENCODINGS",
     "Citation",
     "Finish",
     "JsonStreamParser",
@@ -26,4 +28,6 @@ __all__ = [
     "TokenBucket",
     "ToolCallDelta",
     "Usage",
+    "count_tokens",
+    "encode",
 ]

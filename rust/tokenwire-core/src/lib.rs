@@ -19,6 +19,7 @@ pub mod json_stream;
 pub mod processor;
 pub mod sse;
 pub mod stream_token;
+pub mod tokens;
 
 pub use error::{Error, Result};
 pub use stream_token::{StreamToken, Usage};

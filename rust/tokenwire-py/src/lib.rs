@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod bucket;
+mod count;
 mod errors;
 mod json_stream;
 mod processor;
@@ -21,5 +22,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     json_stream::register(m)?;
     processor::register(m)?;
     bucket::register(m)?;
+    count::register(m)?;
     Ok(())
 }
