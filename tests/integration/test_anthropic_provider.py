@@ -614,6 +614,21 @@ async def test_count_tokens(provider: AnthropicProvider, server: AnthropicMockSe
     assert count == estimate_request_tokens(body) > 0
 
 
+async def test_count_tokens_falls_back_to_the_local_estimate(
+    provider: AnthropicProvider, server: AnthropicMockServer
+) -> None:
+    from tokenwire.tokens import estimate_input_tokens
+
+    request = req(system="Count me locally.")
+    server.faults.push(faults.ServerFault(status=500))
+    with anyio.fail_after(5):
+        count = await provider.count_tokens(request)
+    assert count == estimate_input_tokens(request) > 0
+    server.faults.push(faults.ServerFault(status=500))
+    with pytest.raises(ServerError), anyio.fail_after(5):
+        await provider.count_tokens(request, local_fallback=False)
+
+
 async def test_health_check(provider: AnthropicProvider, server: AnthropicMockServer) -> None:
     with anyio.fail_after(5):
         healthy = await provider.health_check()

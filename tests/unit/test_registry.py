@@ -139,3 +139,14 @@ def test_client_validates_provider_options_and_params() -> None:
         client.chat_stream("echo/m", [{"role": "user", "content": "hi"}], max_tokenz=3)
     stream = client.chat_stream("echo/m", [{"role": "user", "content": "hi"}], stop="END")
     assert stream.model == "m"
+
+
+def test_default_count_tokens_is_the_local_estimate() -> None:
+    import anyio
+
+    from tokenwire.tokens import estimate_input_tokens
+    from tokenwire.types import Message
+
+    provider = EchoProvider(api_key="k-123456")
+    request = ChatRequest(model="m", messages=(Message("user", "How many tokens is this?"),), system="Be brief.")
+    assert anyio.run(provider.count_tokens, request) == estimate_input_tokens(request) > 0

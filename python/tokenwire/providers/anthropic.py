@@ -97,6 +97,7 @@ Token counting and models
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -106,7 +107,7 @@ from typing import Any, ClassVar, Optional, Union
 import httpx
 
 from tokenwire._http import Timeouts
-from tokenwire.errors import ConfigurationError, ProviderError, error_class_for_type
+from tokenwire.errors import APIConnectionError, ConfigurationError, ProviderError, error_class_for_type
 from tokenwire.providers.base import HttpCall, Provider, merge_headers
 from tokenwire.types import (
     ChatRequest,
@@ -121,6 +122,8 @@ from tokenwire.types import (
     ToolCall,
     Usage,
 )
+
+_log = logging.getLogger("tokenwire.providers.anthropic")
 
 __all__ = [
     "ANTHROPIC_DEFAULT_MAX_TOKENS",
@@ -564,17 +567,28 @@ class AnthropicProvider(Provider):
             after = last
         return models
 
-    async def count_tokens(self, request: ChatRequest) -> int:
-        """Input tokens of ``request`` from ``POST /v1/messages/count_tokens``."""
+    async def count_tokens(self, request: ChatRequest, *, local_fallback: bool = True) -> int:
+        """Input tokens of ``request`` from ``POST /v1/messages/count_tokens``.
+
+        As Roo-Code does, a failed endpoint call falls back to the local estimate
+        (``local_fallback=False`` raises the error instead). A missing key is always an
+        error: there is nothing to fall back from.
+        """
         call = self.build_count_tokens_call(request)
-        data = await self.send_json(call)
-        value = data.get("input_tokens") if isinstance(data, Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ProviderError(
-                "anthropic: count_tokens response has no integer input_tokens",
-                provider=self.name,
-                model=request.model,
-            )
+        try:
+            data = await self.send_json(call)
+            value = data.get("input_tokens") if isinstance(data, Mapping) else None
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ProviderError(
+                    "anthropic: count_tokens response has no integer input_tokens",
+                    provider=self.name,
+                    model=request.model,
+                )
+        except (ProviderError, APIConnectionError) as exc:
+            if not local_fallback:
+                raise
+            _log.debug("anthropic count_tokens endpoint failed (%s); using the local estimate", type(exc).__name__)
+            return await super().count_tokens(request)
         return value
 
 

@@ -568,8 +568,16 @@ class Provider(abc.ABC):
         return self.parse_models(_json_or_error(self, response, call))
 
     async def count_tokens(self, request: ChatRequest) -> int:
-        """Input tokens of ``request`` (the provider endpoint where one exists)."""
-        raise ConfigurationError(f"{self.name}: token counting is not available for this provider")
+        """Input tokens of ``request``.
+
+        The default is Roo-Code's local estimate (o200k_base BPE with its 1.5 fudge
+        factor, see :func:`tokenwire.tokens.estimate_input_tokens`), computed in a worker
+        thread so a long prompt does not stall the event loop. Providers with a counting
+        endpoint (Anthropic, Gemini) override this.
+        """
+        from tokenwire.tokens import estimate_input_tokens
+
+        return await anyio.to_thread.run_sync(estimate_input_tokens, request)
 
     async def health_check(self) -> HealthStatus:
         """Probe the provider (its model list, or a minimal request); never raises."""
