@@ -26,11 +26,39 @@ ENTRY_POINT_GROUP = "tokenwire.providers"
 
 ProviderFactory = Callable[..., Provider]
 
-# name -> "module:attribute" of the Provider subclass. Imported lazily.
+# name -> "module:attribute" of the Provider subclass or factory. Imported lazily. The
+# OpenAI-compatible family are factories over the profiles of tokenwire.providers.compat.
 _BUILTINS: Mapping[str, str] = {
     "anthropic": "tokenwire.providers.anthropic:AnthropicProvider",
     "azure-openai": "tokenwire.providers.openai:AzureOpenAIProvider",
+    "cerebras": "tokenwire.providers.compat:cerebras",
+    "chutes": "tokenwire.providers.compat:chutes",
+    "deepinfra": "tokenwire.providers.compat:deepinfra",
+    "deepseek": "tokenwire.providers.compat:deepseek",
+    "doubao": "tokenwire.providers.compat:doubao",
+    "featherless": "tokenwire.providers.compat:featherless",
+    "fireworks": "tokenwire.providers.compat:fireworks",
+    "gemini": "tokenwire.providers.gemini:GeminiProvider",
+    "glama": "tokenwire.providers.compat:glama",
+    "groq": "tokenwire.providers.compat:groq",
+    "huggingface": "tokenwire.providers.compat:huggingface",
+    "io-intelligence": "tokenwire.providers.compat:io_intelligence",
+    "litellm": "tokenwire.providers.compat:litellm",
+    "lmstudio": "tokenwire.providers.compat:lmstudio",
+    "mistral": "tokenwire.providers.compat:mistral",
+    "moonshot": "tokenwire.providers.compat:moonshot",
+    "ollama": "tokenwire.providers.ollama:OllamaProvider",
     "openai": "tokenwire.providers.openai:OpenAIProvider",
+    "openrouter": "tokenwire.providers.compat:openrouter",
+    "perplexity": "tokenwire.providers.compat:perplexity",
+    "requesty": "tokenwire.providers.compat:requesty",
+    "roo": "tokenwire.providers.compat:roo",
+    "sambanova": "tokenwire.providers.compat:sambanova",
+    "unbound": "tokenwire.providers.compat:unbound",
+    "vercel-ai-gateway": "tokenwire.providers.compat:vercel_ai_gateway",
+    "vertex": "tokenwire.providers.vertex:VertexProvider",
+    "xai": "tokenwire.providers.compat:xai",
+    "zai": "tokenwire.providers.compat:zai",
 }
 
 

@@ -77,21 +77,24 @@ rate-limit headers go on generation responses only (OpenAI also sends them on it
 
 from __future__ import annotations
 
-from tokenwire.testing import faults, synth
+from tokenwire.testing import faults, synth, synth_gemini
 from tokenwire.testing._base import MockServer, estimate_request_tokens
 from tokenwire.testing._ratelimit import RateLimits
 from tokenwire.testing._script import FaultQueue, Recording, Script, ScriptQueue
 from tokenwire.testing._server import RecordedRequest, RequestHeaders
 from tokenwire.testing.anthropic import AnthropicMockServer
 from tokenwire.testing.faults import FaultSpec
+from tokenwire.testing.gemini import GeminiMockServer
 from tokenwire.testing.openai import OpenAIMockServer, mask_key
 from tokenwire.testing.synth import Answer
+from tokenwire.testing.vertex import VertexMockServer, make_service_account
 
 __all__ = [
     "AnthropicMockServer",
     "Answer",
     "FaultQueue",
     "FaultSpec",
+    "GeminiMockServer",
     "MockServer",
     "OpenAIMockServer",
     "RateLimits",
@@ -100,8 +103,11 @@ __all__ = [
     "RequestHeaders",
     "Script",
     "ScriptQueue",
+    "VertexMockServer",
     "estimate_request_tokens",
     "faults",
+    "make_service_account",
     "mask_key",
     "synth",
+    "synth_gemini",
 ]
