@@ -20,6 +20,7 @@ from typing import Any, Optional
 import httpx
 
 from tokenwire.errors import (
+    AuthenticationError,
     OverloadedError,
     ProviderError,
     RateLimitError,
@@ -160,6 +161,18 @@ def _google_retry_delay(error: Mapping[str, Any]) -> Optional[float]:
     return None
 
 
+_GOOGLE_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "ACCESS_TOKEN_EXPIRED"})
+
+
+def _google_reason(parsed: Any) -> Optional[str]:
+    """The ``reason`` of a Google ``ErrorInfo`` detail, if the body has one."""
+    err = parsed.get("error") if isinstance(parsed, Mapping) else None
+    for detail in (err.get("details") or ()) if isinstance(err, Mapping) else ():
+        if isinstance(detail, Mapping) and isinstance(detail.get("reason"), str):
+            return str(detail["reason"])
+    return None
+
+
 def error_from_response(
     status: int,
     headers: Mapping[str, str],
@@ -212,6 +225,9 @@ def error_from_response(
     if message is None:
         message = text.strip() or f"HTTP {status}"
     cls = error_class_for_status(status)
+    if _google_reason(parsed) in _GOOGLE_AUTH_REASONS:
+        # Google answers a bad API key with 400 INVALID_ARGUMENT; the reason says what it is.
+        cls = AuthenticationError
     by_type = error_class_for_type(error_type)
     # For 5xx and unmapped statuses the provider's error type is more specific (Anthropic
     # sends overloaded_error with 529, gateways with 500/503; Google UNAVAILABLE with 503).

@@ -42,8 +42,8 @@ def _providers(out: TextIO) -> int:
         caps = provider.capabilities
         if not provider.requires_api_key:
             creds = "not needed"
-        elif provider.api_key:
-            creds = "found" + (f" ({provider.api_key_env[0]})" if provider.api_key_env else "")
+        elif provider.has_credentials():
+            creds = "found"
         else:
             creds = "missing" + (f" (set {' or '.join(provider.api_key_env)})" if provider.api_key_env else "")
         flags = [caps.streaming, caps.tools, caps.images, caps.reasoning, caps.prompt_cache]

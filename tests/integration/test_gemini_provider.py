@@ -26,6 +26,7 @@ from tokenwire._http import Timeouts
 from tokenwire.errors import (
     APIConnectionError,
     APITimeoutError,
+    AuthenticationError,
     BadRequestError,
     ConfigurationError,
     NotFoundError,
@@ -344,7 +345,7 @@ async def test_key_and_base_url_from_the_environment(server: GeminiMockServer, m
         assert (await p.chat(req())).text == "You said: hello there"
         assert server.last_request.header("x-goog-api-key") == KEY
         monkeypatch.setenv("GEMINI_API_KEY", "AIza-wrong-but-first-000000")
-        with anyio.fail_after(5), pytest.raises(BadRequestError):
+        with anyio.fail_after(5), pytest.raises(AuthenticationError):
             await p.chat(req())
     monkeypatch.delenv("GEMINI_API_KEY")
     monkeypatch.delenv("GOOGLE_API_KEY")
@@ -668,13 +669,16 @@ def _check_error(error: ProviderError, cls: type[ProviderError], status: int, er
 
 
 async def test_400_invalid_key(server: GeminiMockServer) -> None:
+    # Google answers a bad key with 400 INVALID_ARGUMENT + reason API_KEY_INVALID: an auth error.
     wrong = "AIzaSy-wrong-key-99999999999999999"
     async with GeminiProvider(api_key=wrong, base_url=server.base_url, timeouts=TIMEOUTS) as p:
         _, error = await _stream_error(p, req())
-        with anyio.fail_after(5), pytest.raises(BadRequestError) as info:
+        with anyio.fail_after(5), pytest.raises(AuthenticationError) as info:
             await p.chat(req())
     for err in (error, info.value):
-        _check_error(err, BadRequestError, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+        _check_error(
+            err, AuthenticationError, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
+        )
         assert err.body["error"]["details"][0]["reason"] == "API_KEY_INVALID"
         assert wrong not in str(err) and wrong not in repr(err)
 
