@@ -3,7 +3,7 @@
 The pure-Python twins in ``tokenwire._pure`` have exactly these names and signatures.
 """
 
-from typing import Any, ClassVar, Final, Optional, Union
+from typing import Any, ClassVar, Final, Optional, Union, final
 
 __version__: Final[str]
 
@@ -17,6 +17,7 @@ DIALECTS: Final[tuple[str, ...]]
 # Stream tokens
 # ---------------------------------------------------------------------------
 
+@final
 class TextDelta:
     """A fragment of the answer text."""
 
@@ -24,10 +25,11 @@ class TextDelta:
     __match_args__: ClassVar[tuple[str]]
     @property
     def text(self) -> str: ...
-    def __init__(self, text: str) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(cls, text: str) -> TextDelta: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class ReasoningDelta:
     """A fragment of the model's reasoning (thinking) text."""
 
@@ -35,10 +37,11 @@ class ReasoningDelta:
     __match_args__: ClassVar[tuple[str]]
     @property
     def text(self) -> str: ...
-    def __init__(self, text: str) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(cls, text: str) -> ReasoningDelta: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class ToolCallDelta:
     """A tool-call fragment: ``id``/``name`` on the first fragment of a call, argument JSON text after.
 
@@ -56,10 +59,13 @@ class ToolCallDelta:
     def name(self) -> Optional[str]: ...
     @property
     def arguments(self) -> str: ...
-    def __init__(self, index: int, id: Optional[str] = None, name: Optional[str] = None, arguments: str = "") -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(
+        cls, index: int, id: Optional[str] = None, name: Optional[str] = None, arguments: str = ""
+    ) -> ToolCallDelta: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Usage:
     """Token usage for the whole response; a stream emits at most one, at its end."""
 
@@ -75,17 +81,18 @@ class Usage:
     def cache_write_tokens(self) -> int: ...
     @property
     def reasoning_tokens(self) -> int: ...
-    def __init__(
-        self,
+    def __new__(
+        cls,
         input_tokens: int = 0,
         output_tokens: int = 0,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
-    ) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    ) -> Usage: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Citation:
     """A source the answer cites."""
 
@@ -95,10 +102,11 @@ class Citation:
     def url(self) -> str: ...
     @property
     def title(self) -> Optional[str]: ...
-    def __init__(self, url: str, title: Optional[str] = None) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(cls, url: str, title: Optional[str] = None) -> Citation: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Finish:
     """The provider's finish / stop reason, verbatim."""
 
@@ -106,8 +114,8 @@ class Finish:
     __match_args__: ClassVar[tuple[str]]
     @property
     def reason(self) -> str: ...
-    def __init__(self, reason: str) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(cls, reason: str) -> Finish: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 StreamToken = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Citation, Finish]
@@ -133,7 +141,9 @@ class ServerSentEvent:
     def id(self) -> Optional[str]: ...
     @property
     def retry(self) -> Optional[int]: ...
-    def __init__(self, event: str = "message", data: str = "", id: Optional[str] = None, retry: Optional[int] = None) -> None: ...
+    def __init__(
+        self, event: str = "message", data: str = "", id: Optional[str] = None, retry: Optional[int] = None
+    ) -> None: ...
     def json(self) -> Any:
         """``json.loads(self.data)``."""
     def __eq__(self, other: object) -> bool: ...
@@ -157,58 +167,76 @@ class SSEDecoder:
     """
 
     def __init__(self, max_event_bytes: int = ...) -> None: ...
-    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Decode ``chunk`` and return the events it completed."""
+    def feed(self, chunk: Union[bytes, bytearray, memoryview]) -> list[ServerSentEvent]:
+        """Decode ``chunk`` and return the events it completed. After a ``StreamDecodeError``
+        the decoder stays failed (events completed earlier in the same chunk are lost with it)
+        and every later ``feed`` raises the same error until ``flush()``."""
     def flush(self) -> list[ServerSentEvent]:
         """End of stream. Per the spec an unterminated final event is discarded, so this
-        returns ``[]``; it resets the decoder's per-stream buffers (not ``last_event_id``)."""
+        returns ``[]``; it resets the decoder's per-stream state (buffers, BOM detection,
+        ``bytes_fed``, a failure) but not ``last_event_id`` or ``retry``."""
     @property
     def last_event_id(self) -> Optional[str]: ...
     @property
     def retry(self) -> Optional[int]:
         """The reconnection time (ms) most recently set by a valid ``retry`` field."""
     @property
-    def bytes_fed(self) -> int: ...
+    def bytes_fed(self) -> int:
+        """Bytes fed since the stream started (construction or the last ``flush()``)."""
 
 # ---------------------------------------------------------------------------
 # Incremental JSON
 # ---------------------------------------------------------------------------
 
+@final
 class JsonStreamParser:
     """Incremental JSON for tool-call arguments that arrive in fragments.
 
     ``feed`` costs O(len(fragment)); nothing is ever re-parsed. ``value()`` returns
-    the best partial value for the text fed so far:
+    the best partial value for the text fed so far, as new objects on every call (the
+    caller may mutate them):
 
     - containers are closed: a partial object/array is returned as a dict/list;
-    - strings may be partial (as object values and array items; an object key must
-      be complete and its value started before the key appears);
+    - strings may be partial (as object values and array items) from their opening
+      quote on (``""`` counts); a pending escape is held back;
+    - an object member appears once its key is complete and its value has started;
     - numbers and the literals ``true``, ``false``, ``null`` are held back until
-      complete (a number is complete when a delimiter follows it or the document ends);
-    - keys whose values have not started are left out.
+      complete (a literal at its last letter; a number when a character that cannot
+      extend it follows, or at ``finish()``).
 
-    So ``value()`` on any prefix never contradicts the final ``json.loads`` result.
-    ``value()`` is ``None`` before any value has started. Nesting deeper than
-    ``max_depth`` (default 512) or an invalid character raises ``JSONStreamError``
-    with its offset (characters fed before it).
+    So ``value()`` on any prefix never contradicts the final ``json.loads`` result
+    (with duplicate keys — last value wins at the first position, as in ``json.loads`` —
+    a partial value may show an earlier value of a key). ``value()`` is ``None`` before
+    any value has started. Integers become ``int(text)``, other numbers ``float(text)``;
+    lone surrogate escapes (``"\\ud800"``) stay lone surrogates, as in ``json.loads``.
+
+    Strict JSON: ``NaN``/``Infinity`` (which ``json.loads`` accepts) are rejected.
+    An invalid character, or nesting deeper than ``max_depth`` (default 512), raises
+    ``JSONStreamError`` whose ``offset`` is the index of the offending character in the
+    whole input. After an error the parser is failed: ``feed``/``finish`` raise the same
+    error again and ``value()`` still returns what was read before it.
     """
 
-    def __init__(self, max_depth: int = 512) -> None: ...
+    def __new__(cls, max_depth: int = 512) -> JsonStreamParser: ...
     def feed(self, fragment: str) -> None: ...
     def value(self) -> Any: ...
     def is_complete(self) -> bool:
-        """True once one whole top-level value has been read (a bare top-level number
-        counts as complete only when followed by whitespace; call ``finish()``)."""
+        """True once one whole top-level value has been read and no error occurred (a
+        bare top-level number counts as complete only when followed by whitespace, or
+        after ``finish()``)."""
     def finish(self) -> Any:
         """End of input: completes a trailing top-level number and returns the value;
-        raises ``JSONStreamError`` if the document is incomplete."""
+        raises ``JSONStreamError`` if the document is incomplete (the parser is left
+        unchanged, so more input may still be fed)."""
     @property
-    def offset(self) -> int: ...
+    def offset(self) -> int:
+        """Characters (code points) fed so far; after an error, the offending one's index."""
 
 # ---------------------------------------------------------------------------
 # StreamProcessor
 # ---------------------------------------------------------------------------
 
+@final
 class StreamProcessor:
     """Raw provider stream bytes in, normalized tokens out, in one pass.
 
@@ -217,8 +245,8 @@ class StreamProcessor:
 
     With ``coalesce=True`` (default) adjacent ``TextDelta``s, and adjacent
     ``ReasoningDelta``s, decoded from one ``feed()`` call are merged into one token;
-    ``coalesce=False`` yields one token per provider event (strict per-event parity
-    with Roo-Code).
+    ``coalesce=False`` yields one token per field the dialect extracts (an event may
+    carry several: reasoning, text, tool-call fragments), in the dialect's fixed order.
 
     ``Usage`` is emitted once, when the stream's terminal event arrives (or at
     ``finish()``), with the last values the provider reported. An error reported
@@ -228,7 +256,7 @@ class StreamProcessor:
     decoded is lost.
     """
 
-    def __init__(self, dialect: str, *, coalesce: bool = True, max_event_bytes: int = ...) -> None: ...
+    def __new__(cls, dialect: str, *, coalesce: bool = True, max_event_bytes: int = ...) -> StreamProcessor: ...
     @property
     def dialect(self) -> str: ...
     @property
@@ -237,34 +265,73 @@ class StreamProcessor:
         ``message_stop``, ``response.completed``, a final Gemini chunk, ``"done": true``)."""
     def feed(self, chunk: bytes) -> list[StreamToken]: ...
     def finish(self) -> list[StreamToken]:
-        """End of input: returns the remaining tokens (e.g. a pending ``Usage``); raises
-        ``StreamDecodeError`` if the stream ended inside an event."""
+        """End of input: returns the remaining tokens (Gemini citations, a pending
+        ``Usage``); raises ``StreamDecodeError`` if the stream ended inside an event (a
+        partial line, or data not yet dispatched). A second call returns ``[]``;
+        ``feed()`` after ``finish()`` raises ``ValueError``."""
 
 # ---------------------------------------------------------------------------
 # Token bucket
 # ---------------------------------------------------------------------------
 
+@final
 class TokenBucket:
     """A token bucket as a pure state machine over an injected clock (seconds, float).
 
     ``rate`` tokens per second refill up to ``burst``; the bucket starts full. It
     never reads a clock or sleeps: the caller passes ``now`` and does the waiting.
+    A ``now`` earlier than the last one seen counts as no elapsed time (the bucket
+    never refills negatively). ``rate`` must be finite and ``>= 0``, ``burst`` finite
+    and ``> 0``, every ``now`` finite; otherwise ``ValueError``. Native and pure give
+    bit-identical results.
     """
 
-    def __init__(self, rate: float, burst: float, now: float = 0.0) -> None: ...
+    def __new__(cls, rate: float, burst: float, now: float = 0.0) -> TokenBucket: ...
     def try_acquire(self, tokens: float, now: float) -> float:
         """Take ``tokens`` if available and return 0.0; otherwise take nothing and
-        return the seconds to wait until they will be. Raises ``ValueError`` if
-        ``tokens`` exceeds ``burst`` (it could never be granted) or is negative."""
+        return the seconds to wait until they will be (``inf`` if never at the current
+        rates). Calling again at ``now + wait`` (or later) then succeeds, barring other
+        calls between; a denial never returns 0.0. Raises ``ValueError`` if ``tokens``
+        exceeds ``burst`` (it could never be granted), is negative or not finite."""
     def set_rate(self, rate: float, now: float, burst: Optional[float] = None) -> None:
-        """Change the refill rate (and optionally the burst) from ``now`` on."""
+        """Change the refill rate (and optionally the burst) from ``now`` on. The refill
+        up to ``now`` is settled at the old rate first; a lower burst caps the tokens. An
+        active :meth:`drain` schedule keeps its rate until its ``reset_at``."""
     def drain(self, remaining: float, reset_at: float, now: float) -> None:
-        """Adopt the provider's view: ``remaining`` tokens now, full again at ``reset_at``.
-        Until ``reset_at`` the refill rate is ``(burst - remaining) / (reset_at - now)``."""
+        """Adopt the provider's view: ``remaining`` tokens now (clamped to ``[0, burst]``),
+        full again at ``reset_at``. Until ``reset_at`` the refill rate is
+        ``(burst - remaining) / (reset_at - now)`` (an untouched bucket is full at
+        ``reset_at`` exactly); after it, the configured rate. If ``reset_at <= now``
+        the tokens are set and the configured rate applies."""
     def refund(self, tokens: float, now: float) -> None:
         """Give back tokens (an over-estimate corrected from the usage), capped at burst."""
-    def available(self, now: float) -> float: ...
+    def available(self, now: float) -> float:
+        """The tokens available at ``now``, without taking any."""
     @property
-    def rate(self) -> float: ...
+    def rate(self) -> float:
+        """The configured refill rate (tokens per second)."""
     @property
-    def burst(self) -> float: ...
+    def burst(self) -> float:
+        """The capacity."""
+
+# ---------------------------------------------------------------------------
+# Token counting
+# ---------------------------------------------------------------------------
+
+ENCODINGS: Final[tuple[str, ...]]
+"""The encodings ``count_tokens`` and ``encode`` accept: ``("o200k_base",)``."""
+
+def count_tokens(text: str, encoding: str = "o200k_base") -> int:
+    """The number of tokens in ``text`` under ``encoding`` (OpenAI's BPE, as tiktoken's
+    ``encode_ordinary`` counts them).
+
+    Special-token strings such as ``"<|endoftext|>"`` count as the plain text they are
+    and never raise. Lone surrogates are repaired as tiktoken does (a UTF-16 round
+    trip: a well-ordered pair joins, a lone one becomes U+FFFD). The ranks are read
+    from ``tokenwire/data/<encoding>.tiktoken`` on the first call, not at import; a
+    missing file raises ``OSError``, an unknown encoding ``ValueError``.
+    """
+
+def encode(text: str, encoding: str = "o200k_base") -> list[int]:
+    """The token ids of ``text`` under ``encoding`` (tiktoken's ``encode_ordinary``);
+    same rules as :func:`count_tokens`."""

@@ -69,7 +69,7 @@ class ReasoningDelta(_Token):
 class ToolCallDelta(_Token):
     """A fragment of a tool call: ``id``/``name`` on the first fragment, argument JSON text after."""
 
-    __slots__ = ("index", "id", "name", "arguments")
+    __slots__ = ("arguments", "id", "index", "name")
     __match_args__ = ("index", "id", "name", "arguments")
     kind = "tool_call"
     index: int
@@ -87,7 +87,7 @@ class ToolCallDelta(_Token):
 class Usage(_Token):
     """Token usage for the whole response (emitted once per stream)."""
 
-    __slots__ = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+    __slots__ = ("cache_read_tokens", "cache_write_tokens", "input_tokens", "output_tokens", "reasoning_tokens")
     __match_args__ = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
     kind = "usage"
     input_tokens: int
@@ -114,7 +114,7 @@ class Usage(_Token):
 class Citation(_Token):
     """A source the answer cites (web search, grounding, Perplexity citations)."""
 
-    __slots__ = ("url", "title")
+    __slots__ = ("title", "url")
     __match_args__ = ("url", "title")
     kind = "citation"
     url: str

@@ -1,0 +1,152 @@
+//! Proof that steady-state stream processing allocates only the tokens it hands out
+//! (DESIGN §2): framing, JSON validation, the tape and field extraction reuse their
+//! buffers, so with coalescing off each text event costs exactly one allocation (the
+//! token's `String`).
+//!
+//! A counting global allocator wraps the system one; only allocations made on a
+//! thread that switched counting on are counted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use tokenwire_core::processor::{ProcessorOptions, StreamProcessor};
+use tokenwire_core::StreamToken;
+
+struct CountingAlloc;
+
+thread_local! {
+    // Per-thread, so tests running in parallel do not see each other's allocations.
+    // `const` initialisation: reading them from inside the allocator never allocates.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; counting has no effect on memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`; `ptr` came from this allocator, i.e. from `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const WORDS: [&str; 6] = ["Hello", " wörld", ", how", " are", " you", " 🙂"];
+
+/// One SSE / NDJSON event per item, each carrying exactly one text fragment.
+fn stream(dialect: &str, events: std::ops::Range<usize>) -> Vec<u8> {
+    let mut out = String::new();
+    for i in events {
+        let w = WORDS[i % WORDS.len()];
+        match dialect {
+            "openai-chat" => out.push_str(&format!(
+                "data: {{\"id\":\"chatcmpl-{i}\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\
+                 \"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\
+                 \"logprobs\":null,\"finish_reason\":null}}],\"usage\":null,\"obfuscation\":\"abc\"}}\n\n"
+            )),
+            "anthropic" => out.push_str(&format!(
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\
+                 \"delta\":{{\"type\":\"text_delta\",\"text\":\"{w}\"}}}}\n\n"
+            )),
+            "openai-responses" => out.push_str(&format!(
+                "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\
+                 \"item_id\":\"msg_{i}\",\"output_index\":0,\"content_index\":0,\"delta\":\"{w}\",\"sequence_number\":{i}}}\n\n"
+            )),
+            "gemini" => out.push_str(&format!(
+                "data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{w}\"}}],\"role\":\"model\"}}}}],\
+                 \"usageMetadata\":{{\"promptTokenCount\":5,\"candidatesTokenCount\":{i}}},\"modelVersion\":\"g\"}}\r\n\r\n"
+            )),
+            "ndjson" => out.push_str(&format!(
+                "{{\"model\":\"m\",\"created_at\":\"t\",\"message\":{{\"role\":\"assistant\",\"content\":\"{w}\"}},\"done\":false}}\n"
+            )),
+            _ => unreachable!(),
+        }
+    }
+    out.into_bytes()
+}
+
+#[test]
+fn steady_state_allocates_one_string_per_token() {
+    for dialect in [
+        "openai-chat",
+        "openai-responses",
+        "anthropic",
+        "gemini",
+        "ndjson",
+    ] {
+        let body = stream(dialect, 0..2000);
+        for chunk_size in [1usize, 64, 16384, body.len()] {
+            let options = ProcessorOptions {
+                coalesce: false,
+                ..Default::default()
+            };
+            let mut processor = StreamProcessor::new(dialect, options).unwrap();
+            let mut out: Vec<StreamToken> = Vec::new();
+            // Warm up: buffers reach the size of the longest line/event, byte by byte.
+            for byte in stream(dialect, 1990..2000).chunks(1) {
+                processor.feed(byte, &mut out).unwrap();
+            }
+            out = Vec::with_capacity(body.len());
+            let allocations = allocations_during(|| {
+                for chunk in body.chunks(chunk_size) {
+                    processor.feed(chunk, &mut out).unwrap();
+                }
+            });
+            assert_eq!(out.len(), 2000, "{dialect} chunk size {chunk_size}");
+            assert!(out.iter().all(|t| matches!(t, StreamToken::Text(_))));
+            assert_eq!(
+                allocations,
+                out.len(),
+                "{dialect} chunk size {chunk_size}: {allocations} allocations"
+            );
+        }
+    }
+}
+
+#[test]
+fn coalescing_allocates_far_less_than_one_per_event() {
+    let body = stream("openai-chat", 0..2000);
+    let mut processor = StreamProcessor::new("openai-chat", ProcessorOptions::default()).unwrap();
+    let mut out: Vec<StreamToken> = Vec::with_capacity(16);
+    processor
+        .feed(&stream("openai-chat", 0..10), &mut out)
+        .unwrap();
+    out.clear();
+    let allocations = allocations_during(|| processor.feed(&body, &mut out).unwrap());
+    assert_eq!(out.len(), 1);
+    // One String, grown by doubling.
+    assert!(allocations < 32, "{allocations} allocations");
+}
