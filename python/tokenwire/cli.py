@@ -99,7 +99,9 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _num(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:g}"
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _tier_label(model: Any) -> str:
@@ -177,8 +179,8 @@ async def _models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not provider.capabilities.list_models:
         return _write_catalog_models(key, f"{name} has no model-list endpoint", out, err)
     if not provider.has_credentials():
-        env = " or ".join(provider.api_key_env) or "the provider's API key option"
-        return _write_catalog_models(key, f"no API key for {name!r} (set {env} for the live list)", out, err)
+        hint = f" (set {' or '.join(provider.api_key_env)} for the live list)" if provider.api_key_env else ""
+        return _write_catalog_models(key, f"no credentials for {name!r}{hint}", out, err)
     async with provider:
         try:
             infos = await catalog.list_models(provider, refresh=True)
@@ -250,6 +252,18 @@ def _cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"tokenwire: the catalog has no prices for {provider_name}/{model}\n")
         return 2
     rule = catalog.pricing_rule(provider_name, model)
+    if breakdown.reported:
+        notes.append(f"{breakdown.provider} reports its own cost, which Roo-Code shows; this is an estimate")
+    ignored = [
+        label
+        for label, given, priced in (
+            ("cache reads", args.cache_read, breakdown.cache_read_tokens),
+            ("cache writes", args.cache_write, breakdown.cache_write_tokens),
+        )
+        if given and not priced
+    ]
+    if ignored:
+        notes.append(f"{' and '.join(ignored)} not priced: Roo-Code does not count them for {breakdown.provider}")
     if args.json:
         data = {
             "provider": breakdown.provider,
@@ -299,8 +313,6 @@ def _cost(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         usd = getattr(breakdown, f"{part}_cost")
         out.write(f"{label:<12} {tokens:>12,} {price:>9g} {usd:>12.6f}\n")
     out.write(f"{'total':<12} {'':>12} {'':>9} {breakdown.total:>12.6f}\n")
-    if breakdown.reported:
-        notes.append(f"{breakdown.provider} reports its own cost, which Roo-Code shows; this is an estimate")
     for note in notes:
         out.write(f"note: {note}\n")
     return 0
@@ -343,9 +355,7 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument("--cache-read", type=_tokens, default=0, dest="cache_read", help="cache-read tokens")
     cost.add_argument("--cache-write", type=_tokens, default=0, dest="cache_write", help="cache-write tokens")
     cost.add_argument("--service-tier", dest="service_tier", help="OpenAI service tier: flex or priority")
-    cost.add_argument(
-        "--context-1m", action="store_true", dest="context_1m", help="Anthropic 1M-context beta prices"
-    )
+    cost.add_argument("--context-1m", action="store_true", dest="context_1m", help="Anthropic 1M-context beta prices")
     cost.add_argument(
         "--convention",
         choices=["anthropic", "openai", "gemini", "input-output", "free"],
