@@ -4,10 +4,15 @@
 2. Streams a two-turn chat from each through :class:`tokenwire.AsyncClient`, printing
    tokens as they arrive (reasoning dimmed).
 3. Shows a tool call assembled from argument deltas, answered with a tool result.
-4. Injects a 429 and handles it: the typed :class:`~tokenwire.errors.RateLimitError`
-   carries the provider's ``retry-after``; the demo waits that long and retries.
-5. Prints a table of TTFT, tokens/s and usage per request, then the decode rate of
-   the native core on bundled wire-format samples.
+4. Fails over: a route over both providers whose first target answers 503
+   (overloaded) is served by the second, before any token reached the caller.
+5. Opens a circuit breaker with repeated 5xx answers, shows a call refused without a
+   request while it is open, and its recovery through a half-open probe.
+6. Injects a 429: the client's manager reads the typed
+   :class:`~tokenwire.errors.RateLimitError` and its ``retry-after``, waits that long
+   and retries on its own.
+7. Prints a table of TTFT, tokens/s and usage per request, the manager's metrics per
+   target, then the decode rate of the native core on bundled wire-format samples.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import anyio
 
 import tokenwire
 from tokenwire.client import AsyncClient
-from tokenwire.errors import RateLimitError
+from tokenwire.errors import CircuitOpenError, ProviderError, TokenwireError
+from tokenwire.manager import ManagerEvent
+from tokenwire.resilience import BreakerConfig, RetryPolicy
 from tokenwire.testing import Answer, AnthropicMockServer, OpenAIMockServer, faults
 
 __all__ = ["run_demo"]
@@ -171,23 +178,124 @@ async def _tool_call(client: AsyncClient, target: str, out: TextIO, style: _Styl
     return row
 
 
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ProviderError):
+        return f"{type(error).__name__} {error.status}"
+    return type(error).__name__
+
+
 async def _rate_limited(client: AsyncClient, target: str, server: Any, out: TextIO, style: _Style) -> _Row:
-    out.write(style(f"── {target}: an injected 429 ──", "1") + "\n")
+    out.write(style(f"── {target}: an injected 429, retried as the provider asks ──", "1") + "\n")
     server.faults.push(faults.RateLimit(retry_after=1.0))
-    messages = [{"role": "user", "content": "Say hello after the rate limit."}]
+
+    def show(event: ManagerEvent) -> None:
+        error = event.error
+        if event.kind == "rate_limited" and isinstance(error, ProviderError):
+            out.write(
+                style("  RateLimitError", "33")
+                + f": {error.message[:70]}… (status {error.status}, request id {error.request_id}, "
+                f"retry-after {error.retry_after}s)\n"
+            )
+        elif event.kind == "retry":
+            out.write(f"  the manager waits {event.delay:.1f}s as the provider asked, then retries")
+
+    client.manager.add_listener(show)
     try:
-        await client.chat(target, messages, max_tokens=64)
-    except RateLimitError as exc:
-        wait = min(exc.retry_after if exc.retry_after is not None else 1.0, 2.0)
-        out.write(
-            style("  RateLimitError", "33")
-            + f": {exc.message[:70]}… (status {exc.status}, request id {exc.request_id}, "
-            f"retry-after {exc.retry_after}s)\n  waiting {wait:.1f}s as the provider asked, then retrying"
-        )
-        await anyio.sleep(wait)
-    _, row = await _stream_turn(client, target, messages, out, style)
+        messages = [{"role": "user", "content": "Say hello after the rate limit."}]
+        _, row = await _stream_turn(client, target, messages, out, style)
+    finally:
+        client.manager.remove_listener(show)
     row.label = "after 429"
     return row
+
+
+async def _failover(client: AsyncClient, server: Any, out: TextIO, style: _Style) -> _Row:
+    first, second = _TARGETS[0][1], _TARGETS[1][1]
+    client.add_route("resilient", [first, second])
+    out.write(style(f"── route 'resilient' = {first} → {second}: failover ──", "1") + "\n")
+    server.faults.push(faults.Overloaded())
+
+    def show(event: ManagerEvent) -> None:
+        if event.kind == "failover" and event.error is not None:
+            out.write(
+                f"  {event.target}: "
+                + style(_describe(event.error), "33")
+                + f" (overloaded) before the first token → failing over to {event.next_target}\n"
+            )
+
+    client.manager.add_listener(show)
+    try:
+        messages = [{"role": "user", "content": "Which provider answers this?"}]
+        out.write(f"  user: {messages[0]['content']}\n")
+        started = time.perf_counter()
+        async with client.chat_stream("route:resilient", messages, max_tokens=128) as stream:
+            answer = await stream.get_final_response()
+            attempts = len(stream.attempts)
+            served = stream.target
+            ttft = stream.ttft or 0.0
+        elapsed = time.perf_counter() - started
+    finally:
+        client.manager.remove_listener(show)
+    out.write(f"  assistant: {answer.text}\n")
+    out.write(style(f"  served by {served} after {attempts} attempts", "32") + "\n")
+    output_tokens = answer.usage.output_tokens if answer.usage is not None else 0
+    return _Row("route:resilient", "failover", ttft * 1000.0, output_tokens / max(elapsed - ttft, 1e-9), answer.usage)
+
+
+async def _breaker(providers: dict[str, dict[str, Any]], server: Any, out: TextIO, style: _Style) -> None:
+    target = _TARGETS[0][1]
+    open_for = 0.5
+    config = BreakerConfig(
+        window_size=4, minimum_calls=3, failure_rate_threshold=0.5, open_duration=open_for, half_open_calls=1
+    )
+    out.write(style(f"── {target}: a circuit breaker opening and recovering ──", "1") + "\n")
+    out.write(f"  breaker: opens at 50% failures over ≥3 calls, stays open {open_for}s, then 1 probe; no retries\n")
+
+    def show(event: ManagerEvent) -> None:
+        if event.kind == "breaker":
+            out.write(style(f"  breaker {event.target}: {event.previous} → {event.state}", "35") + "\n")
+
+    async with AsyncClient(
+        providers={"openai": providers["openai"]}, breaker_config=config, retry=RetryPolicy(max_retries=0)
+    ) as client:
+        client.manager.add_listener(show)
+        server.faults.push(faults.ServerFault(500), times=3)
+        messages = [{"role": "user", "content": "Are you back?"}]
+        for call in range(1, 6):
+            if call == 5:
+                out.write(f"  … {open_for}s later\n")
+                await anyio.sleep(open_for)
+            seen = len(server.requests)
+            try:
+                reply = await client.chat(target, messages, max_tokens=32)
+            except CircuitOpenError:
+                sent = len(server.requests) - seen
+                out.write(
+                    f"  call {call}: " + style("CircuitOpenError", "33") + f" — refused at once, {sent} requests sent\n"
+                )
+            except TokenwireError as exc:
+                out.write(f"  call {call}: " + style(_describe(exc), "31") + "\n")
+            else:
+                out.write(f"  call {call}: " + style("ok", "32") + f" — {reply.text}\n")
+
+
+def _manager_table(metrics: dict[str, Any], out: TextIO, style: _Style) -> None:
+    out.write(
+        "\n"
+        + style(
+            f"{'manager metrics':<30} {'requests':>8} {'ok':>4} {'errors':>6} {'retries':>7} {'failovers':>9} "
+            f"{'tokens in/out':>14}",
+            "1",
+        )
+        + "\n"
+    )
+    for key, m in metrics.items():
+        errors = sum(m["errors"].values())
+        tokens = f"{m['input_tokens']}/{m['output_tokens']}"
+        out.write(
+            f"{key:<30} {m['requests']:>8} {m['successes']:>4} {errors:>6} {m['retries']:>7} "
+            f"{m['failovers']:>9} {tokens:>14}\n"
+        )
 
 
 def _core_rates(out: TextIO, style: _Style) -> None:
@@ -232,8 +340,12 @@ async def run_demo(out: TextIO, *, drip_delay: float = 0.002) -> int:
                 server.scripts.push(Answer("Let me check.", tool_calls=[("get_weather", '{"city": "Paris"}')]))
                 server.scripts.push(Answer("It is 18°C with light rain in Paris."))
                 rows.append(await _tool_call(client, target, out, style))
+            rows.append(await _failover(client, openai_server, out, style))
+            await _breaker(providers, openai_server, out, style)
+            # Last on OpenAI: the 429 teaches its limiter a 3-requests-per-minute quota.
             openai_target = _TARGETS[0][1]
             rows.append(await _rate_limited(client, openai_target, openai_server, out, style))
+            metrics = client.metrics.snapshot()["targets"]
 
     out.write("\n" + style(f"{'request':<40} {'TTFT ms':>8} {'tok/s':>9} {'in':>6} {'out':>6} {'cached':>7}", "1"))
     out.write("\n")
@@ -244,6 +356,7 @@ async def run_demo(out: TextIO, *, drip_delay: float = 0.002) -> int:
             f"{row.target + ' ' + row.label:<40} {row.ttft_ms:>8.1f} {row.tokens_per_s:>9,.0f} "
             f"{usage[0]:>6} {usage[1]:>6} {usage[2]:>7}\n"
         )
+    _manager_table(metrics, out, style)
     _core_rates(out, style)
     out.write(f"\nbackend: {tokenwire.backend()} (TOKENWIRE_PURE_PYTHON=1 runs the pure-Python twin)\n")
     return 0

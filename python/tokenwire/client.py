@@ -2,9 +2,18 @@
 
 Models are addressed as ``"provider/model"`` (``"anthropic/claude-sonnet-4-5"``,
 ``"openai/gpt-4o-mini"``); only the first ``/`` separates the provider, so gateway
-model ids with slashes pass through. Providers are created on first use with the
-options given for them (``providers={"openai": {"api_key": ...}}``) or, by default,
-credentials and base URLs from the environment variables the official SDKs read.
+model ids with slashes pass through. Named routes (``client.add_route("fast",
+[...])``) are addressed as ``"route:fast"`` or ``"fast"``. Providers are created on
+first use with the options given for them (``providers={"openai": {"api_key": ...}}``)
+or, by default, credentials and base URLs from the environment variables the official
+SDKs read.
+
+Every call goes through the client's :class:`~tokenwire.manager.ProviderManager`
+(``client.manager``): per ``provider/model`` a rate limiter that learns from the
+provider's headers, a circuit breaker and the retry policy (2 retries by default, as
+the official SDKs; the provider's ``retry-after`` honored), failover across a route's
+targets before the first token, health-aware routing and metrics. Pass ``retry=``,
+``breaker_config=``, ``limiter_config=`` … to tune them, or a ready ``manager=``.
 
 Streams are async iterators and async context managers; leaving the ``async with``
 block closes the connection. The sync :class:`Client` runs an event loop on a
@@ -15,15 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable, Optional, TypeVar, Union
 
 import anyio.from_thread
 
 from tokenwire._http import Timeouts
-from tokenwire.errors import ConfigurationError
-from tokenwire.providers.base import ChatStream, Provider
+from tokenwire.manager import ManagedStream, ProviderManager, ProviderMetrics, Route, Target, split_model
+from tokenwire.providers.base import Provider
 from tokenwire.registry import ProviderRegistry
 from tokenwire.types import (
     ChatRequest,
@@ -67,19 +76,6 @@ _COMPLETION_PARAMS = frozenset(
 )
 
 
-def split_model(target: str, default_provider: Optional[str] = None) -> tuple[str, str]:
-    """``"provider/model"`` → ``(provider, model)``; a bare model uses ``default_provider``."""
-    provider, sep, model = target.partition("/")
-    if sep and provider and model:
-        return provider, model
-    if not sep and default_provider:
-        return default_provider, target
-    raise ConfigurationError(
-        f"model {target!r} must be written 'provider/model' (e.g. 'openai/gpt-4o-mini')"
-        + ("" if default_provider else " or a default provider must be set")
-    )
-
-
 def _normalize_stop(params: dict[str, Any]) -> None:
     stop = params.get("stop")
     if isinstance(stop, str):
@@ -95,11 +91,16 @@ def _check(params: Mapping[str, Any], allowed: frozenset[str], what: str) -> Non
 
 
 class AsyncClient:
-    """One async client for every provider.
+    """One async client for every provider, routed and protected by a
+    :class:`~tokenwire.manager.ProviderManager`.
 
     ``providers`` maps provider names to their constructor options (``api_key``,
     ``base_url``, provider-specific settings); providers not listed are built from the
-    environment. ``default_provider`` lets bare model names through.
+    environment. ``default_provider`` lets bare model names through. Every other
+    keyword (``retry``, ``breaker_config``, ``breaker_configs``, ``limiter_config``,
+    ``limiter_configs``, ``limiter_scope``, ``clock``, ``price_lookup``, ``metrics``,
+    ``tracer``, ``latency_alpha``, ``health_interval``, ``health_timeout``) configures
+    the manager — or pass a ready ``manager`` (then the client does not close it).
     """
 
     def __init__(
@@ -109,38 +110,58 @@ class AsyncClient:
         default_provider: Optional[str] = None,
         timeouts: Optional[Timeouts] = None,
         registry: Optional[ProviderRegistry] = None,
+        manager: Optional[ProviderManager] = None,
+        **manager_options: Any,
     ) -> None:
-        self._registry = registry or ProviderRegistry.default()
-        self._options = {name: dict(opts) for name, opts in (providers or {}).items()}
-        self._default_provider = default_provider
-        self._timeouts = timeouts
-        self._providers: dict[str, Provider] = {}
-        for name in self._options:
-            if name not in self._registry:
-                raise ConfigurationError(f"unknown provider {name!r}; registered: {', '.join(self._registry.names())}")
+        if manager is not None:
+            if providers or default_provider or timeouts or registry or manager_options:
+                raise TypeError("pass either a manager or the options to build one, not both")
+            self._manager = manager
+            self._owns_manager = False
+        else:
+            self._manager = ProviderManager(
+                registry,
+                providers=providers,
+                default_provider=default_provider,
+                timeouts=timeouts,
+                **manager_options,
+            )
+            self._owns_manager = True
 
     def __repr__(self) -> str:
-        return f"<AsyncClient providers={sorted(self._providers)} default={self._default_provider!r}>"
+        manager = self._manager
+        return f"<AsyncClient providers={manager.known_providers()} default={manager.default_provider!r}>"
 
-    # -- providers ------------------------------------------------------------------------------
+    @property
+    def manager(self) -> ProviderManager:
+        """The :class:`~tokenwire.manager.ProviderManager` every call goes through."""
+        return self._manager
+
+    @property
+    def metrics(self) -> ProviderMetrics:
+        """The manager's :class:`~tokenwire.manager.ProviderMetrics`."""
+        return self._manager.metrics
+
+    # -- providers and routes --------------------------------------------------------------
     def provider(self, name: str) -> Provider:
         """The provider instance for ``name`` (created on first use, then reused)."""
-        provider = self._providers.get(name)
-        if provider is None:
-            options = dict(self._options.get(name, {}))
-            if self._timeouts is not None:
-                options.setdefault("timeouts", self._timeouts)
-            provider = self._registry.create(name, **options)
-            self._providers[name] = provider
-        return provider
+        return self._manager.provider(name)
 
     def add_provider(self, name: str, provider: Provider) -> None:
         """Use an already-built provider instance under ``name``."""
-        self._providers[name] = provider
+        self._manager.register(provider, name=name)
 
-    def _resolve(self, target: str) -> tuple[Provider, str]:
-        name, model = split_model(target, self._default_provider)
-        return self.provider(name), model
+    def add_route(
+        self,
+        name: str,
+        targets: Iterable[Union[str, Target]],
+        strategy: str = "priority",
+        *,
+        weights: Optional[Sequence[float]] = None,
+    ) -> Route:
+        """Define a named route over ``"provider/model"`` targets (see
+        :meth:`ProviderManager.add_route <tokenwire.manager.ProviderManager.add_route>`)."""
+        return self._manager.add_route(name, targets, strategy, weights=weights)
 
     # -- requests -------------------------------------------------------------------------------
     def _chat_request(
@@ -163,8 +184,7 @@ class AsyncClient:
         **params: Any,
     ) -> ChatResponse:
         """Send a chat and return the whole answer (``reply.text``, ``reply.usage``, ``reply.tool_calls``)."""
-        provider, model_id = self._resolve(model)
-        return await provider.chat(self._chat_request(model_id, messages, tools, params))
+        return await self._manager.chat(self._chat_request(model, messages, tools, params))
 
     def chat_stream(
         self,
@@ -173,10 +193,9 @@ class AsyncClient:
         *,
         tools: Optional[Iterable[Union[Tool, Mapping[str, Any]]]] = None,
         **params: Any,
-    ) -> ChatStream:
+    ) -> ManagedStream:
         """Stream a chat: ``async with client.chat_stream(...) as stream: async for token in stream``."""
-        provider, model_id = self._resolve(model)
-        return provider.chat_stream(self._chat_request(model_id, messages, tools, params))
+        return self._manager.chat_stream(self._chat_request(model, messages, tools, params))
 
     def _completion_request(self, model: str, prompt: str, params: dict[str, Any]) -> CompletionRequest:
         _check(params, _COMPLETION_PARAMS, "complete")
@@ -185,17 +204,15 @@ class AsyncClient:
 
     async def complete(self, model: str, prompt: str, **params: Any) -> CompletionResponse:
         """Complete a plain prompt."""
-        provider, model_id = self._resolve(model)
-        return await provider.complete(self._completion_request(model_id, prompt, params))
+        return await self._manager.complete(self._completion_request(model, prompt, params))
 
-    def complete_stream(self, model: str, prompt: str, **params: Any) -> ChatStream:
+    def complete_stream(self, model: str, prompt: str, **params: Any) -> ManagedStream:
         """Stream the completion of a plain prompt."""
-        provider, model_id = self._resolve(model)
-        return provider.complete_stream(self._completion_request(model_id, prompt, params))
+        return self._manager.complete_stream(self._completion_request(model, prompt, params))
 
     async def list_models(self, provider: str) -> list[ModelInfo]:
         """The models ``provider`` offers."""
-        return await self.provider(provider).list_models()
+        return await self._manager.list_models(provider)
 
     async def count_tokens(
         self,
@@ -206,17 +223,17 @@ class AsyncClient:
         **params: Any,
     ) -> int:
         """Input tokens the request would use."""
-        provider, model_id = self._resolve(model)
-        return await provider.count_tokens(self._chat_request(model_id, messages, tools, params))
+        return await self._manager.count_tokens(self._chat_request(model, messages, tools, params))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close every provider's connection pool."""
-        providers, self._providers = list(self._providers.values()), {}
-        for provider in providers:
-            await provider.aclose()
+        """Close every provider's connection pool (when the client built its manager)."""
+        if self._owns_manager:
+            await self._manager.aclose()
 
     async def __aenter__(self: _C) -> _C:
+        if self._owns_manager:
+            await self._manager.__aenter__()
         return self
 
     async def __aexit__(
@@ -229,17 +246,18 @@ class AsyncClient:
 
 
 class SyncChatStream:
-    """The synchronous view of a :class:`ChatStream`: an iterator and a context manager."""
+    """The synchronous view of a :class:`~tokenwire.manager.ManagedStream`: an iterator
+    and a context manager."""
 
-    def __init__(self, portal: anyio.from_thread.BlockingPortal, stream: ChatStream) -> None:
+    def __init__(self, portal: anyio.from_thread.BlockingPortal, stream: ManagedStream) -> None:
         self._portal = portal
         self._stream = stream
         self._batch: list[StreamToken] = []
         self._pos = 0
 
     @property
-    def stream(self) -> ChatStream:
-        """The underlying async stream (request id, headers, ttft, accumulator)."""
+    def stream(self) -> ManagedStream:
+        """The underlying async stream (target, attempts, request id, headers, ttft, accumulator)."""
         return self._stream
 
     def __enter__(self) -> SyncChatStream:
@@ -293,13 +311,30 @@ class Client:
         default_provider: Optional[str] = None,
         timeouts: Optional[Timeouts] = None,
         registry: Optional[ProviderRegistry] = None,
+        manager: Optional[ProviderManager] = None,
+        **manager_options: Any,
     ) -> None:
         self._async = AsyncClient(
-            providers=providers, default_provider=default_provider, timeouts=timeouts, registry=registry
+            providers=providers,
+            default_provider=default_provider,
+            timeouts=timeouts,
+            registry=registry,
+            manager=manager,
+            **manager_options,
         )
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
         self._closed = False
+        self._health_cm: Optional[contextlib.AbstractContextManager[Any]] = None
+        interval = manager_options.get("health_interval")
+        if interval is not None:
+            # The monitor's task group must enter and exit in one task: the portal runs
+            # the whole context manager in a task of its own.
+            health = self._async.manager.run_health_monitor(
+                interval, timeout=manager_options.get("health_timeout", 10.0)
+            )
+            self._health_cm = self._portal.wrap_async_context_manager(health)
+            self._health_cm.__enter__()
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._closed:
@@ -311,9 +346,34 @@ class Client:
         """The wrapped async client."""
         return self._async
 
+    @property
+    def manager(self) -> ProviderManager:
+        """The :class:`~tokenwire.manager.ProviderManager` every call goes through."""
+        return self._async.manager
+
+    @property
+    def metrics(self) -> ProviderMetrics:
+        """The manager's :class:`~tokenwire.manager.ProviderMetrics`."""
+        return self._async.metrics
+
     def provider(self, name: str) -> Provider:
         """The provider instance for ``name``."""
         return self._async.provider(name)
+
+    def add_provider(self, name: str, provider: Provider) -> None:
+        """See :meth:`AsyncClient.add_provider`."""
+        self._async.add_provider(name, provider)
+
+    def add_route(
+        self,
+        name: str,
+        targets: Iterable[Union[str, Target]],
+        strategy: str = "priority",
+        *,
+        weights: Optional[Sequence[float]] = None,
+    ) -> Route:
+        """See :meth:`AsyncClient.add_route`."""
+        return self._async.add_route(name, targets, strategy, weights=weights)
 
     def chat(self, model: str, messages: Iterable[MessageLike], **params: Any) -> ChatResponse:
         """See :meth:`AsyncClient.chat`."""
@@ -348,6 +408,9 @@ class Client:
         if self._closed:
             return
         try:
+            health, self._health_cm = self._health_cm, None
+            if health is not None:
+                health.__exit__(None, None, None)
             self._portal.call(self._async.aclose)
         finally:
             self._closed = True
