@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         DIALECTS,
         ENCODINGS,
         Citation,
+        EventStreamDecoder,
         Finish,
         JsonStreamParser,
         ReasoningDelta,
@@ -41,6 +42,7 @@ else:
     count_tokens = _impl.count_tokens
     encode = _impl.encode
     Citation = _impl.Citation
+    EventStreamDecoder = _impl.EventStreamDecoder
     Finish = _impl.Finish
     JsonStreamParser = _impl.JsonStreamParser
     ReasoningDelta = _impl.ReasoningDelta
@@ -58,6 +60,7 @@ else:
 _LAZY = {
     "AsyncClient": "tokenwire.client",
     "Client": "tokenwire.client",
+    "ProviderManager": "tokenwire.manager",
     "ProviderRegistry": "tokenwire.registry",
 }
 
@@ -75,6 +78,7 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from tokenwire.client import AsyncClient, Client
+    from tokenwire.manager import ProviderManager
     from tokenwire.registry import ProviderRegistry
 
 
@@ -90,8 +94,10 @@ __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "DIALECTS",
     "ENCODINGS",
+    "EventStreamDecoder",
     "Finish",
     "JsonStreamParser",
+    "ProviderManager",
     "ProviderRegistry",
     "ReasoningDelta",
     "SSEDecoder",

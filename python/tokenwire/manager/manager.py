@@ -791,9 +791,13 @@ class ProviderManager:
             target = call.target
         return await self.provider(target.provider).count_tokens(call.request_for(target))
 
-    async def list_models(self, provider: str) -> list[ModelInfo]:
-        """The models ``provider`` offers."""
-        return await self.provider(provider).list_models()
+    async def list_models(self, provider: str, *, refresh: bool = False) -> list[ModelInfo]:
+        """The models ``provider`` offers, merged with the packaged catalog (which fills
+        context windows and prices the endpoint leaves out) and cached for ten minutes;
+        ``refresh=True`` bypasses the cache."""
+        from tokenwire import catalog
+
+        return await catalog.list_models(self.provider(provider), refresh=refresh)
 
     # -- introspection -------------------------------------------------------------------
 
