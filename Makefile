@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.deps-installed
 NATIVE := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust/tokenwire-core rust/tokenwire-py -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
 PYTEST_ARGS ?=
+# pytest runs with a throwaway redis-server on a free loopback port (installed if missing
+# and possible; else the Redis tests skip, or fail under CI=true / TOKENWIRE_REQUIRE_REDIS=1).
+WITH_REDIS := bash scripts/redis-test-server.sh run
 
 .DEFAULT_GOAL := help
 .PHONY: help install build-dev build-prod demo test test-native test-pure test-rust bench fuzz lint format clean
@@ -42,10 +45,10 @@ test-rust: ## cargo test + clippy for the Rust crates
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 test-native: $(NATIVE) ## pytest on the native backend
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(WITH_REDIS) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-pure: $(NATIVE) ## pytest with TOKENWIRE_PURE_PYTHON=1 (the reference twin)
-	TOKENWIRE_PURE_PYTHON=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	TOKENWIRE_PURE_PYTHON=1 $(WITH_REDIS) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test: test-rust test-native test-pure ## Everything CI runs: cargo test, pytest on native and on pure
 

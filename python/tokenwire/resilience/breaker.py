@@ -318,10 +318,10 @@ class CircuitBreaker:
             except Exception:  # a broken listener must not break the breaker
                 logger.exception("circuit breaker listener %r failed", listener)
 
-    def _open(self, now: float) -> None:
+    def _open(self, now: float, until: Optional[float] = None) -> None:
         self._consecutive_opens += 1
         self._opened_count += 1
-        self._retry_at = now + self.config.open_interval(self._consecutive_opens)
+        self._retry_at = until if until is not None else now + self.config.open_interval(self._consecutive_opens)
         self._clear_window()
         self._transition(BreakerState.OPEN, now)
 
@@ -426,11 +426,23 @@ class CircuitBreaker:
         if self._state is not BreakerState.CLOSED:
             self._transition(BreakerState.CLOSED, now)
 
-    def trip(self) -> None:
-        """Force the breaker open now, as if it had just failed (the interval grows)."""
+    def trip(self, *, until: Optional[float] = None, consecutive_opens: Optional[int] = None) -> None:
+        """Force the breaker open now, as if it had just failed (the interval grows).
+
+        For adopting an opening decided elsewhere (another process, through a shared
+        store such as :class:`tokenwire.resilience.redis.RedisBreakerStore`): ``until``
+        (clock time) ends the open interval then instead, and ``consecutive_opens`` sets
+        the count of openings in a row (the next interval grows from it).
+        """
+        if until is not None and not math.isfinite(until):
+            raise ValueError(f"until must be finite, got {until!r}")
+        if consecutive_opens is not None and consecutive_opens < 1:
+            raise ValueError(f"consecutive_opens must be >= 1, got {consecutive_opens!r}")
         now = self.clock.now()
         self._poll(now)
-        self._open(now)
+        if consecutive_opens is not None:
+            self._consecutive_opens = consecutive_opens - 1  # _open counts this one
+        self._open(now, until)
 
     def stats(self) -> BreakerStats:
         """A snapshot of the state and counters."""

@@ -43,6 +43,16 @@ changes that could shorten the wait (new headers, a refund, a rate increase) wak
 head early to recompute. Cancelling a waiting caller removes it from the queue. A
 request larger than a whole bucket waits for a full bucket and takes all of it.
 
+**Where the buckets live**: by default in this process (native
+:class:`~tokenwire.TokenBucket`\\ s). Pass ``buckets=`` a :class:`BucketBackend` to keep
+them elsewhere — :class:`tokenwire.resilience.redis.RedisBucketStore` shares them
+between processes, so N workers share one provider quota. Grants then go through the
+backend's atomic :meth:`BucketBackend.take` (one call for both buckets, all or
+nothing); everything else (learning, AIMD, settling, stats) uses the
+:class:`RateBucket` interface, which the native bucket and the backend's buckets both
+implement. FIFO fairness holds within a process; across processes the first to retry
+after a refill wins.
+
 Not thread-safe: one limiter belongs to one event loop.
 """
 
@@ -50,11 +60,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from tokenwire.errors import ProviderError
 from tokenwire.resilience.clock import Clock, SystemClock
@@ -66,7 +77,46 @@ if TYPE_CHECKING:
 else:
     from tokenwire import TokenBucket
 
-__all__ = ["AdaptiveRateLimiter", "LimiterConfig", "LimiterStats", "Permit", "QuotaStats"]
+__all__ = [
+    "AdaptiveRateLimiter",
+    "BucketBackend",
+    "LimiterConfig",
+    "LimiterStats",
+    "Permit",
+    "QuotaStats",
+    "RateBucket",
+]
+
+
+class RateBucket(Protocol):
+    """What the limiter needs from a bucket: the interface of :class:`~tokenwire.TokenBucket`
+    (see it for the semantics). ``now`` is the limiter's clock time."""
+
+    @property
+    def rate(self) -> float: ...
+    @property
+    def burst(self) -> float: ...
+    def try_acquire(self, tokens: float, now: float) -> float: ...
+    def set_rate(self, rate: float, now: float, burst: Optional[float] = None) -> None: ...
+    def drain(self, remaining: float, reset_at: float, now: float) -> None: ...
+    def refund(self, tokens: float, now: float) -> None: ...
+    def available(self, now: float) -> float: ...
+
+
+class BucketBackend(Protocol):
+    """Where an :class:`AdaptiveRateLimiter` keeps its buckets when they are not local
+    (e.g. :class:`tokenwire.resilience.redis.RedisBucketStore`).
+
+    :meth:`bucket` makes the bucket of one quota (``"requests"`` or ``"tokens"``) of the
+    limiter ``key``; :meth:`take` grants atomically: either every ``(bucket, amount)``
+    is taken and it returns ``0.0``, or nothing is and it returns the seconds to wait
+    (``> 0``). The buckets' synchronous methods may act on a local view and apply to
+    the shared state later (the limiter uses them to learn and settle, never to grant).
+    """
+
+    def bucket(self, key: str, quota: str, rate: float, burst: float, now: float) -> RateBucket: ...
+
+    async def take(self, grants: Sequence[tuple[RateBucket, float]], now: float) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -163,16 +213,23 @@ class LimiterStats:
 class _Quota:
     """One metered quantity: configured and learned limits, AIMD scale, its bucket."""
 
-    __slots__ = ("bucket", "configured", "default_window", "learned", "learned_window", "name", "scale")
+    __slots__ = ("bucket", "configured", "default_window", "factory", "learned", "learned_window", "name", "scale")
 
-    def __init__(self, name: str, configured_per_minute: Optional[float], default_window: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        configured_per_minute: Optional[float],
+        default_window: float,
+        factory: Callable[[float, float, float], RateBucket],
+    ) -> None:
         self.name = name
+        self.factory = factory
         self.configured = configured_per_minute
         self.default_window = default_window
         self.learned: Optional[float] = None
         self.learned_window = default_window
         self.scale = 1.0
-        self.bucket: Optional[TokenBucket] = None
+        self.bucket: Optional[RateBucket] = None
 
     def limits(self) -> Optional[tuple[float, float]]:
         """``(burst, full refill rate per second)`` in force, or ``None``."""
@@ -197,7 +254,7 @@ class _Quota:
         rate *= self.scale
         bucket = self.bucket
         if bucket is None:
-            self.bucket = TokenBucket(rate, burst, now)
+            self.bucket = self.factory(rate, burst, now)
         elif bucket.burst != burst:
             bucket.set_rate(rate, now, burst)
         elif bucket.rate != rate:
@@ -252,7 +309,7 @@ class Permit:
         limiter: AdaptiveRateLimiter,
         estimated_tokens: float,
         charged_tokens: float,
-        bucket: Optional[TokenBucket],
+        bucket: Optional[RateBucket],
         granted_at: float,
         waited: float,
         issued_requests: int,
@@ -314,17 +371,27 @@ class AdaptiveRateLimiter:
     """Requests-per-minute and tokens-per-minute limits for one provider (or model),
     learned from the provider's headers and 429s, with fair FIFO waiting.
 
-    See the module docstring for the model. ``key`` names it in stats and logs.
+    See the module docstring for the model. ``key`` names it in stats and logs (and,
+    with ``buckets``, in the shared state: limiters with the same key share a quota).
+    ``buckets`` keeps the buckets in a :class:`BucketBackend` instead of this process.
     """
 
-    def __init__(self, key: str = "", config: Optional[LimiterConfig] = None, *, clock: Optional[Clock] = None) -> None:
+    def __init__(
+        self,
+        key: str = "",
+        config: Optional[LimiterConfig] = None,
+        *,
+        clock: Optional[Clock] = None,
+        buckets: Optional[BucketBackend] = None,
+    ) -> None:
         self.key = key
         self.config = config if config is not None else LimiterConfig()
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._backend = buckets
         cfg = self.config
         now = self.clock.now()
-        self._requests = _Quota("requests", cfg.requests_per_minute, cfg.request_window)
-        self._tokens = _Quota("tokens", cfg.tokens_per_minute, cfg.token_window)
+        self._requests = _Quota("requests", cfg.requests_per_minute, cfg.request_window, self._factory("requests"))
+        self._tokens = _Quota("tokens", cfg.tokens_per_minute, cfg.token_window, self._factory("tokens"))
         self._requests.apply(now)
         self._tokens.apply(now)
         self._waiters: deque[_Waiter] = deque()
@@ -342,6 +409,13 @@ class AdaptiveRateLimiter:
 
     def __repr__(self) -> str:
         return f"AdaptiveRateLimiter(key={self.key!r}, waiters={len(self._waiters)})"
+
+    def _factory(self, quota: str) -> Callable[[float, float, float], RateBucket]:
+        backend = self._backend
+        if backend is None:
+            return TokenBucket
+        key = self.key
+        return lambda rate, burst, now: backend.bucket(key, quota, rate, burst, now)
 
     # -- acquiring -------------------------------------------------------------------
 
@@ -373,6 +447,42 @@ class AdaptiveRateLimiter:
             self._debt = max(0.0, self._debt - (need - charge))
         return 0.0, charge
 
+    async def _take_shared(self, backend: BucketBackend, cost: float, now: float) -> tuple[float, float]:
+        """:meth:`_take` through the backend's atomic ``take`` (both buckets or neither)."""
+        if now < self._paused_until:
+            return self._paused_until - now, 0.0
+        grants: list[tuple[RateBucket, float]] = []
+        requests = self._requests.bucket
+        if requests is not None:
+            grants.append((requests, 1.0))
+        tokens = self._tokens.bucket
+        charge = need = 0.0
+        if tokens is not None:
+            burst = tokens.burst
+            charge = min(cost, burst)
+            need = min(charge + self._debt, burst)
+            if need > 0.0:
+                grants.append((tokens, need))
+        if not grants:
+            return 0.0, charge
+        # Shielded: a take cancelled in flight may have been applied remotely, and its
+        # tokens would be lost to everyone. Cancellation is honoured right after.
+        wait = math.inf  # (a shielded scope never swallows; this only informs the type checker)
+        with anyio.CancelScope(shield=True):
+            wait = await backend.take(grants, now)
+        if wait > 0.0:
+            return wait, 0.0
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            later = self.clock.now()
+            for bucket, amount in grants:
+                bucket.refund(amount, later)
+            raise
+        if need > 0.0:
+            self._debt = max(0.0, self._debt - (need - charge))
+        return 0.0, charge
+
     def _grant(self, cost: float, charged: float, now: float, started: float) -> Permit:
         self._issued_requests += 1
         self._issued_tokens += cost
@@ -401,7 +511,10 @@ class AdaptiveRateLimiter:
             raise ValueError(f"estimated_tokens must be finite and >= 0, got {estimated_tokens!r}")
         clock = self.clock
         started = clock.now()
-        if not self._waiters:
+        backend = self._backend
+        # Shared buckets always queue: the take awaits, and the queue keeps this
+        # process's callers FIFO while it does.
+        if backend is None and not self._waiters:
             wait, charged = self._take(cost, started)
             if wait == 0.0:
                 return self._grant(cost, charged, started, started)
@@ -413,7 +526,10 @@ class AdaptiveRateLimiter:
                 await waiter.turn.wait()
             while True:
                 now = clock.now()
-                wait, charged = self._take(cost, now)
+                if backend is None:
+                    wait, charged = self._take(cost, now)
+                else:
+                    wait, charged = await self._take_shared(backend, cost, now)
                 if wait == 0.0:
                     break
                 with anyio.CancelScope() as scope:
