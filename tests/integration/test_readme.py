@@ -61,3 +61,37 @@ def test_testing_snippet(capsys: pytest.CaptureFixture[str]) -> None:
     )
     exec(compile(code, "README-testing", "exec"), {})
     assert "'model': 'gpt-4o-mini'" in capsys.readouterr().out
+
+
+def test_gemini_quick_start(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tokenwire.testing import GeminiMockServer
+
+    with GeminiMockServer(api_key="AIza-readme-0000000000") as server:
+        monkeypatch.setenv("GEMINI_API_KEY", "AIza-readme-0000000000")
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.base_url)
+        exec(compile(_snippet("Quick start: Gemini"), "README-gemini", "exec"), {})
+        body = server.last_request.json()
+    assert "You said: Name three moons of Jupiter." in capsys.readouterr().out
+    assert body["generationConfig"]["thinkingConfig"]["thinkingBudget"] == 1024
+
+
+def test_vertex_quick_start(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    pytest.importorskip("google.auth", reason="the vertex extra (google-auth) is not installed")
+    from tokenwire.testing import VertexMockServer
+
+    with VertexMockServer(project="my-project") as server:
+        key_file = tmp_path / "service-account.json"
+        key_file.write_text(json.dumps(server.service_account()))
+        code = _snippet("Quick start: Vertex AI").replace(
+            '"credentials": "service-account.json"', f'"credentials": {str(key_file)!r}, "base_url": {server.url!r}'
+        )
+        exec(compile(code, "README-vertex", "exec"), {})
+        paths = [r.path for r in server.requests]
+    assert capsys.readouterr().out.count("You said: One word for blue?") == 2
+    assert paths[0] == "/token"
+    assert any(p.endswith("/publishers/google/models/gemini-2.5-pro:generateContent") for p in paths)
+    assert any(p.endswith("/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict") for p in paths)
