@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from tests.conftest import ROOT
+
 from tokenwire.testing import AnthropicMockServer, OpenAIMockServer
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -21,9 +21,10 @@ def _snippet(heading: str) -> str:
 
 @pytest.fixture
 def servers(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    with OpenAIMockServer(api_key="sk-readme-0000000000") as oai, AnthropicMockServer(
-        api_key="sk-ant-readme-000000"
-    ) as ant:
+    with (
+        OpenAIMockServer(api_key="sk-readme-0000000000") as oai,
+        AnthropicMockServer(api_key="sk-ant-readme-000000") as ant,
+    ):
         monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-0000000000")
         monkeypatch.setenv("OPENAI_BASE_URL", oai.base_url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-readme-000000")
@@ -75,9 +76,7 @@ def test_gemini_quick_start(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
     assert body["generationConfig"]["thinkingConfig"]["thinkingBudget"] == 1024
 
 
-def test_vertex_quick_start(
-    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+def test_vertex_quick_start(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     import json
 
     pytest.importorskip("google.auth", reason="the vertex extra (google-auth) is not installed")
