@@ -253,6 +253,26 @@ _TYPE_CLASSES: dict[str, type[ProviderError]] = {
     "UNAVAILABLE": OverloadedError,
     "INTERNAL": ServerError,
     "DEADLINE_EXCEEDED": ServerError,
+    # AWS Bedrock: HTTP errors name the shape (ThrottlingException); event-stream
+    # exceptions name the union member (throttlingException). ModelTimeoutException is
+    # the model taking too long server-side, not a client timeout: a ServerError.
+    **{
+        spelling: cls
+        for name, cls in (
+            ("ThrottlingException", RateLimitError),
+            ("ServiceQuotaExceededException", RateLimitError),
+            ("ValidationException", BadRequestError),
+            ("AccessDeniedException", PermissionDeniedError),
+            ("ResourceNotFoundException", NotFoundError),
+            ("ServiceUnavailableException", OverloadedError),
+            ("ModelNotReadyException", OverloadedError),
+            ("InternalServerException", ServerError),
+            ("ModelStreamErrorException", ServerError),
+            ("ModelTimeoutException", ServerError),
+            ("ModelErrorException", ServerError),
+        )
+        for spelling in (name, name[0].lower() + name[1:])
+    },
 }
 
 

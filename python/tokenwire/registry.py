@@ -31,14 +31,17 @@ ProviderFactory = Callable[..., Provider]
 _BUILTINS: Mapping[str, str] = {
     "anthropic": "tokenwire.providers.anthropic:AnthropicProvider",
     "azure-openai": "tokenwire.providers.openai:AzureOpenAIProvider",
+    "bedrock": "tokenwire.providers.bedrock:BedrockProvider",
     "cerebras": "tokenwire.providers.compat:cerebras",
     "chutes": "tokenwire.providers.compat:chutes",
+    "claude-code": "tokenwire.providers.claude_code:ClaudeCodeProvider",
     "deepinfra": "tokenwire.providers.compat:deepinfra",
     "deepseek": "tokenwire.providers.compat:deepseek",
     "doubao": "tokenwire.providers.compat:doubao",
     "featherless": "tokenwire.providers.compat:featherless",
     "fireworks": "tokenwire.providers.compat:fireworks",
     "gemini": "tokenwire.providers.gemini:GeminiProvider",
+    "gemini-cli": "tokenwire.providers.gemini_cli:GeminiCLIProvider",
     "glama": "tokenwire.providers.compat:glama",
     "groq": "tokenwire.providers.compat:groq",
     "huggingface": "tokenwire.providers.compat:huggingface",
@@ -51,6 +54,7 @@ _BUILTINS: Mapping[str, str] = {
     "openai": "tokenwire.providers.openai:OpenAIProvider",
     "openrouter": "tokenwire.providers.compat:openrouter",
     "perplexity": "tokenwire.providers.compat:perplexity",
+    "qwen-code": "tokenwire.providers.qwen_code:QwenCodeProvider",
     "requesty": "tokenwire.providers.compat:requesty",
     "roo": "tokenwire.providers.compat:roo",
     "sambanova": "tokenwire.providers.compat:sambanova",
@@ -60,6 +64,11 @@ _BUILTINS: Mapping[str, str] = {
     "xai": "tokenwire.providers.compat:xai",
     "zai": "tokenwire.providers.compat:zai",
 }
+
+
+# Other spellings of built-in names: Roo-Code's registry (src/api/index.ts) says "litellm"
+# and "lmstudio"; its docs and the provider roster also write "lite-llm" and "lm-studio".
+_ALIASES: Mapping[str, str] = {"lite-llm": "litellm", "lm-studio": "lmstudio"}
 
 
 def _load(target: str) -> Any:
@@ -107,10 +116,18 @@ class ProviderRegistry:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or (isinstance(name, str) and self._alias(name) in self._entries)
+
+    def aliases(self) -> dict[str, str]:
+        """Alternative spellings accepted by :meth:`create` (alias → registered name)."""
+        return {alias: target for alias, target in _ALIASES.items() if target in self._entries}
+
+    def _alias(self, name: str) -> str:
+        return name if name in self._entries else _ALIASES.get(name, name)
 
     def factory(self, name: str) -> ProviderFactory:
         """The factory for ``name`` (importing a built-in module on first use)."""
+        name = self._alias(name)
         try:
             entry = self._entries[name]
         except KeyError:

@@ -150,3 +150,11 @@ def test_default_count_tokens_is_the_local_estimate() -> None:
     provider = EchoProvider(api_key="k-123456")
     request = ChatRequest(model="m", messages=(Message("user", "How many tokens is this?"),), system="Be brief.")
     assert anyio.run(provider.count_tokens, request) == estimate_input_tokens(request) > 0
+
+
+def test_roster_spellings_resolve_as_aliases() -> None:
+    registry = ProviderRegistry.default()
+    assert registry.aliases() == {"lite-llm": "litellm", "lm-studio": "lmstudio"}
+    for alias, name in registry.aliases().items():
+        assert alias in registry and alias not in registry.names()
+        assert registry.create(alias).name == name

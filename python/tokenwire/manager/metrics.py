@@ -409,12 +409,12 @@ class PrometheusCollector:
             ("tokenwire_request_duration_seconds", "Seconds from sending to the end of the answer.", "latency"),
             ("tokenwire_time_to_first_token_seconds", "Seconds from sending to the first token.", "ttft"),
         ):
-            family = HistogramMetricFamily(name, doc, labels=labels)
+            histogram = HistogramMetricFamily(name, doc, labels=labels)
             for t in rows:
                 hist = t[field]
                 buckets = [(_le(le), n) for le, n in hist["buckets"]]
-                family.add_metric([t["provider"], t["model"]], buckets, hist["sum"])
-            yield family
+                histogram.add_metric([t["provider"], t["model"]], buckets, hist["sum"])
+            yield histogram
 
 
 def _le(bound: Any) -> str:

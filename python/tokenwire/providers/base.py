@@ -74,6 +74,9 @@ class HttpCall:
     timeout: Optional[float] = None
     #: Extra keyword options for the ``StreamProcessor`` (dialect stream options).
     stream_options: Mapping[str, Any] = field(default_factory=dict)
+    #: The exact body bytes, when the provider serialized the body itself (a signed
+    #: request must carry the bytes that were signed); used instead of ``json``.
+    content: Optional[bytes] = None
 
 
 class ResponseAccumulator:
@@ -302,6 +305,11 @@ class ChatStream:
         if self._closed:
             return
         self._closed = True
+        # ``aiter_raw`` is an async generator: close it here, or a stream ended early
+        # leaves it to the GC, which schedules its cleanup as a stray task on the loop.
+        close_raw = getattr(self._raw, "aclose", None)
+        if close_raw is not None:
+            await close_raw()
         if self._response is not None:
             await self._response.aclose()
 
@@ -426,7 +434,8 @@ class Provider(abc.ABC):
             call.method,
             call.url,
             headers=call.headers,
-            json=call.json,
+            json=call.json if call.content is None else None,
+            content=call.content,
             params=dict(call.params) or None,
             timeout=timeout,
         )

@@ -512,7 +512,7 @@ def _mistral_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _last_text_part(content: list[dict[str, Any]]) -> dict[str, Any]:
     for part in reversed(content):
         if part.get("type") == "text":
-            return part
+            return part  # type: ignore[no-any-return]  # mypy sees Any through .get narrowing
     part = {"type": "text", "text": "..."}
     content.append(part)
     return part

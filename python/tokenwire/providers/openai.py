@@ -787,6 +787,7 @@ class OpenAIProvider(Provider):
             return request.reasoning_effort or (info.reasoning_effort if info else None)
         # getModelParams → getOpenAiReasoning: the request's effort when the model takes
         # one, else the model's default; "minimal" is never sent on this path.
+        effort: Optional[str]
         if info is None or (info.supports_reasoning_effort and request.reasoning_effort):
             effort = request.reasoning_effort
         else:

@@ -106,6 +106,7 @@ def _final(model: str, usage: tuple[int, int, int, int, int], reason: str) -> di
 def ndjson_chunks(answer: Answer, *, model: str, input_tokens: int = 0, seed: str = "tokenwire") -> list[bytes]:
     """``answer`` as Ollama's streamed ``/api/chat`` lines (one line per item)."""
     lines: list[bytes] = []
+    message: dict[str, Any]
     for piece in _words(answer.reasoning, answer.chunk_words):
         message = {"role": "assistant", "content": "", "thinking": piece}
         lines.append(_line({"model": model, "created_at": _CREATED_AT, "message": message, "done": False}))
