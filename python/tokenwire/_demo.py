@@ -29,7 +29,14 @@ from tokenwire.client import AsyncClient
 from tokenwire.errors import CircuitOpenError, ProviderError, TokenwireError
 from tokenwire.manager import ManagerEvent
 from tokenwire.resilience import BreakerConfig, RetryPolicy
-from tokenwire.testing import Answer, AnthropicMockServer, OpenAIMockServer, faults
+from tokenwire.testing import (
+    Answer,
+    AnthropicMockServer,
+    BedrockMockServer,
+    GeminiMockServer,
+    OpenAIMockServer,
+    faults,
+)
 
 __all__ = ["run_demo"]
 
@@ -151,6 +158,42 @@ async def _conversation(client: AsyncClient, target: str, out: TextIO, style: _S
         messages.append({"role": "assistant", "content": answer.text})
         row.label = f"turn {turn}"
         rows.append(row)
+    return rows
+
+
+_AWS_DEMO = {"access_key": "AKIDTOKENWIREDEMO", "secret_key": "tokenwire-demo-secret-key-0000000000"}
+_GEMINI_KEY = "AIza-tokenwire-demo-000000000000"
+
+
+async def _google_and_aws(out: TextIO, style: _Style, drip_delay: float) -> list[_Row]:
+    """One streamed answer each from Gemini (SSE with CRLF) and Bedrock (SigV4-signed
+    ConverseStream, binary AWS event-stream frames), on their own loopback servers."""
+    rows: list[_Row] = []
+    with (
+        GeminiMockServer(api_key=_GEMINI_KEY) as gemini_server,
+        BedrockMockServer(credentials={_AWS_DEMO["access_key"]: _AWS_DEMO["secret_key"]}) as bedrock_server,
+    ):
+        for server in (gemini_server, bedrock_server):
+            server.set_default_fault(faults.Drip(bytes_per_write=48, delay=drip_delay) if drip_delay else None)
+        gemini_server.scripts.push(
+            Answer("Io, Europa and Ganymede.", reasoning="Three Galilean moons will do.", chunk_words=1)
+        )
+        bedrock_server.scripts.push(Answer("Signed with SigV4 and framed as AWS event-stream messages."))
+        providers = {
+            "gemini": {"api_key": _GEMINI_KEY, "base_url": gemini_server.base_url},
+            "bedrock": {**_AWS_DEMO, "region": "us-east-1", "endpoint_url": bedrock_server.url},
+        }
+        async with AsyncClient(providers=providers) as client:
+            for target, question in (
+                ("gemini/gemini-2.5-flash", "Name three moons of Jupiter."),
+                ("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0", "How did this request travel?"),
+            ):
+                out.write(style(f"── {target} ──", "1") + f"\n  user: {question}")
+                _, row = await _stream_turn(client, target, [{"role": "user", "content": question}], out, style)
+                row.label = "one turn"
+                rows.append(row)
+        signed = bedrock_server.last_request.header("authorization") or ""
+        out.write(f"  bedrock request signed: {signed.split(',')[0]}, …\n")
     return rows
 
 
@@ -346,14 +389,15 @@ async def run_demo(out: TextIO, *, drip_delay: float = 0.002) -> int:
             openai_target = _TARGETS[0][1]
             rows.append(await _rate_limited(client, openai_target, openai_server, out, style))
             metrics = client.metrics.snapshot()["targets"]
+        rows.extend(await _google_and_aws(out, style, drip_delay))
 
-    out.write("\n" + style(f"{'request':<40} {'TTFT ms':>8} {'tok/s':>9} {'in':>6} {'out':>6} {'cached':>7}", "1"))
+    out.write("\n" + style(f"{'request':<58} {'TTFT ms':>8} {'tok/s':>9} {'in':>6} {'out':>6} {'cached':>7}", "1"))
     out.write("\n")
     for row in rows:
         u = row.usage
         usage = (u.input_tokens, u.output_tokens, u.cache_read_tokens) if u is not None else ("-", "-", "-")
         out.write(
-            f"{row.target + ' ' + row.label:<40} {row.ttft_ms:>8.1f} {row.tokens_per_s:>9,.0f} "
+            f"{row.target + ' ' + row.label:<58} {row.ttft_ms:>8.1f} {row.tokens_per_s:>9,.0f} "
             f"{usage[0]:>6} {usage[1]:>6} {usage[2]:>7}\n"
         )
     _manager_table(metrics, out, style)

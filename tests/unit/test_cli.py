@@ -76,6 +76,10 @@ def test_demo_runs_end_to_end_on_loopback_servers() -> None:
     # requests, ok, errors (503 + 429), retries (after the 429), failovers (the 503)
     assert openai_row.split()[1:6] == ["7", "5", "2", "1", "1"]
     assert "OpenAI chat sample" in text and "Anthropic messages sample" in text
+    # Gemini (CRLF SSE) and Bedrock (SigV4 + binary event-stream) on their own servers.
+    assert "assistant: Io, Europa and Ganymede." in text
+    assert "assistant: Signed with SigV4 and framed as AWS event-stream messages." in text
+    assert "bedrock request signed: AWS4-HMAC-SHA256 Credential=AKIDTOKENWIREDEMO/" in text
 
 
 def test_python_dash_m_runs_the_demo() -> None:
