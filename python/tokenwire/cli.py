@@ -5,7 +5,8 @@ no keys, no network — see :mod:`tokenwire._demo`), ``chat`` (one streamed answ
 live provider), ``providers`` (the registry with capabilities and credential status),
 ``models`` (a provider's models with context window and prices: the live list merged
 with :mod:`tokenwire.catalog`, or the catalog alone without a key or a list endpoint)
-and ``cost`` (a request priced from the catalog, as Roo-Code prices it).
+``cost`` (a request priced from the catalog, as Roo-Code prices it) and ``bench``
+(manager overhead, concurrent streams and memory — see :mod:`tokenwire._bench`).
 """
 
 from __future__ import annotations
@@ -333,6 +334,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-tokens", type=int, dest="max_tokens")
     chat.add_argument("--temperature", type=float)
     sub.add_parser("providers", help="list registered providers, their capabilities and credential status")
+    from tokenwire._bench import add_arguments as bench_arguments
+
+    bench_arguments(
+        sub.add_parser("bench", help="manager overhead, concurrent streams and memory on a loopback server")
+    )
     models = sub.add_parser(
         "models",
         help="list a provider's models with context window and prices (live list, or the catalog without a key)",
@@ -392,4 +398,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return anyio.run(_models, args, sys.stdout, sys.stderr)
     if args.command == "cost":
         return _cost(args, sys.stdout, sys.stderr)
+    if args.command == "bench":
+        from tokenwire._bench import run_from_args
+
+        return run_from_args(args, sys.stdout)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands first

@@ -1,0 +1,368 @@
+"""``tokenwire bench``: the manager's load, memory and overhead figures, on loopback.
+
+Three measurements, each against an :class:`~tokenwire.testing.OpenAIMockServer` run in a
+child process (so the server's CPU and memory are not the client's):
+
+- **streams**: ``N`` concurrent streams through one :class:`~tokenwire.AsyncClient`
+  (one manager, one pooled httpx client): wall time, errors (a wrong text counts as one),
+  and the client process's peak RSS (``getrusage``) before and after;
+- **memory**: RSS of a fresh interpreter after ``import httpx`` versus after ``import
+  tokenwire`` with every registered provider instantiated (dummy credentials) — the
+  difference is what tokenwire itself costs;
+- **overhead**: one streamed chat through the manager (``AsyncClient.chat_stream``),
+  through the provider alone (no manager), and as the byte-identical request on a raw
+  ``httpx.AsyncClient`` reading the body with ``aiter_raw`` — interleaved in a freshly
+  shuffled order every round; p50 of each, the ratio to raw httpx and the microseconds
+  added (goal: <= 1.10x and < 100 us added at p50).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Optional
+
+import anyio
+import httpx
+
+__all__ = ["BenchResult", "main", "run"]
+
+API_KEY = "sk-bench-0123456789abcdefghijklmnop"
+MODEL = "openai/gpt-4o-mini"
+GOAL_RATIO = 1.10
+GOAL_ADDED_US = 100.0
+GOAL_MEMORY_MB = 5.0
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def serve() -> None:
+    """Child process: run the mock server, print its base URL, stop at stdin EOF."""
+    from tokenwire.testing import OpenAIMockServer
+
+    with OpenAIMockServer(api_key=API_KEY) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
+class _Server:
+    """The mock server in a child process (``python -c "from tokenwire._bench import serve; serve()"``)."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from tokenwire._bench import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        self.base_url = self._process.stdout.readline().strip()
+        if not self.base_url:
+            self.close()
+            raise RuntimeError("the benchmark server did not start")
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a wedged server
+            self._process.kill()
+            self._process.wait()
+
+    def __enter__(self) -> _Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One figure: a name, its value and unit, an optional goal verdict and detail."""
+
+    name: str
+    value: float
+    unit: str
+    detail: str = ""
+    goal: Optional[str] = None
+    met: Optional[bool] = None
+
+    def line(self) -> str:
+        verdict = "" if self.met is None else ("  [goal met: " if self.met else "  [goal MISSED: ") + f"{self.goal}]"
+        detail = f"  ({self.detail})" if self.detail else ""
+        return f"{self.name:<44} {self.value:>12.3f} {self.unit:<4}{verdict}{detail}"
+
+
+def _client(base_url: str, **options: Any) -> Any:
+    from tokenwire._http import Timeouts
+    from tokenwire.client import AsyncClient
+
+    # Chat Completions (gpt-4o-mini defaults to the Responses API): the smaller stream.
+    provider = {"api_key": API_KEY, "base_url": base_url, "api": "chat"}
+    timeouts = Timeouts(connect=60.0, read=120.0, write=60.0, pool=600.0, idle=120.0, total=900.0)
+    return AsyncClient(providers={"openai": provider}, timeouts=timeouts, **options)
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+async def _streams(base_url: str, count: int) -> tuple[float, int, float, float]:
+    rss_before = _peak_rss_mb()
+    errors = 0
+    async with _client(base_url) as client:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            parts: list[str] = []
+            try:
+                async with client.chat_stream(MODEL, [{"role": "user", "content": f"n{i}"}], max_tokens=32) as stream:
+                    async for token in stream:
+                        if token.kind == "text":
+                            parts.append(token.text)
+            except Exception:  # every failure is counted, whatever it is
+                errors += 1
+                return
+            if "".join(parts) != f"You said: n{i}":
+                errors += 1
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for i in range(count):
+                group.start_soon(one, i)
+        wall = time.perf_counter() - started
+    return wall, errors, rss_before, _peak_rss_mb()
+
+
+def bench_streams(base_url: str, count: int) -> list[BenchResult]:
+    wall, errors, before, after = anyio.run(_streams, base_url, count)
+    return [
+        BenchResult(f"{count} concurrent streams: wall", wall, "s", f"{count / wall:,.0f} streams/s"),
+        BenchResult(f"{count} concurrent streams: errors", errors, "", goal="0", met=errors == 0),
+        BenchResult(
+            f"{count} concurrent streams: peak RSS", after, "MB", f"{after - before:+.1f} MB over the process before"
+        ),
+    ]
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+_RSS = """
+import sys
+def rss():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+"""
+
+_BARE = (
+    _RSS
+    + """
+import json, httpx, anyio
+print(json.dumps({"rss": rss()}))
+"""
+)
+
+_FULL = (
+    _RSS
+    + """
+import json, httpx, anyio
+import tokenwire
+from tokenwire.registry import ProviderRegistry
+registry = ProviderRegistry.default()
+made, failed = [], {}
+for name in registry.names():
+    try:
+        made.append(registry.create(name, api_key="sk-bench-0000000000000000"))
+    except Exception as error:
+        try:
+            made.append(registry.create(name))
+        except Exception as error:
+            failed[name] = type(error).__name__ + ": " + str(error)[:80]
+print(json.dumps({"rss": rss(), "made": len(made), "failed": failed}))
+"""
+)
+
+
+def _child(code: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def bench_memory(samples: int = 3) -> list[BenchResult]:
+    # The median of a few fresh interpreters: RSS moves by a few hundred KB run to run.
+    bare = sorted(_child(_BARE)["rss"] for _ in range(samples))[samples // 2]
+    fulls = [_child(_FULL) for _ in range(samples)]
+    full = sorted(fulls, key=lambda r: r["rss"])[samples // 2]
+    added = full["rss"] - bare
+    failed: dict[str, str] = full["failed"]
+    detail = f"{full['made']} providers instantiated"
+    if failed:
+        detail += f"; not instantiable without configuration: {', '.join(sorted(failed))}"
+    return [
+        BenchResult("RSS: python + httpx + anyio", bare, "MB"),
+        BenchResult("RSS: + import tokenwire + every provider", full["rss"], "MB", detail),
+        BenchResult("RSS added by tokenwire", added, "MB", goal=f"< {GOAL_MEMORY_MB:g} MB", met=added < GOAL_MEMORY_MB),
+    ]
+
+
+# -- overhead --------------------------------------------------------------------------------
+
+
+async def _overhead(base_url: str, rounds: int, warmup: int, seed: int) -> dict[str, list[int]]:
+    from tokenwire._http import DEFAULT_LIMITS
+    from tokenwire.types import ChatRequest, coerce_messages
+
+    messages = [{"role": "user", "content": "ping"}]
+    async with _client(base_url) as client:
+        provider = client.manager.provider("openai")
+        request = ChatRequest(model="gpt-4o-mini", messages=coerce_messages(messages))
+        call = provider.build_chat_call(request, stream=True)
+        headers = dict(call.headers)
+        timeout = provider.timeouts.httpx_timeout(stream=True)
+        async with httpx.AsyncClient(limits=DEFAULT_LIMITS, timeout=timeout) as raw:
+
+            async def via_httpx() -> None:
+                async with raw.stream("POST", call.url, headers=headers, json=call.json) as response:
+                    if response.status_code != 200:
+                        raise RuntimeError(f"raw httpx got {response.status_code}")
+                    async for _ in response.aiter_raw():
+                        pass
+
+            async def via_provider() -> None:
+                async with provider.chat_stream(request) as stream:
+                    text = "".join([t.text async for t in stream if t.kind == "text"])
+                if text != "You said: ping":
+                    raise RuntimeError(f"provider stream got {text!r}")
+
+            async def via_manager() -> None:
+                async with client.chat_stream(MODEL, messages) as stream:
+                    text = "".join([t.text async for t in stream if t.kind == "text"])
+                if text != "You said: ping":
+                    raise RuntimeError(f"manager stream got {text!r}")
+
+            variants: dict[str, Callable[[], Awaitable[None]]] = {
+                "httpx": via_httpx,
+                "provider": via_provider,
+                "manager": via_manager,
+            }
+            times: dict[str, list[int]] = {name: [] for name in variants}
+            order = list(variants)
+            rng = random.Random(seed)
+            for index in range(warmup + rounds):
+                rng.shuffle(order)
+                for name in order:
+                    started = time.perf_counter_ns()
+                    await variants[name]()
+                    elapsed = time.perf_counter_ns() - started
+                    if index >= warmup:
+                        times[name].append(elapsed)
+    return times
+
+
+def _p50(values: Sequence[int]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] / 1000.0
+
+
+def bench_overhead(base_url: str, rounds: int, warmup: int = 30, seed: int = 20250101) -> list[BenchResult]:
+    times = anyio.run(_overhead, base_url, rounds, warmup, seed)
+    raw, provider, manager = (_p50(times[name]) for name in ("httpx", "provider", "manager"))
+    ratio = manager / raw
+    added = manager - raw
+    return [
+        BenchResult("stream p50: raw httpx (aiter_raw)", raw, "us", f"{rounds} interleaved rounds"),
+        BenchResult("stream p50: provider alone", provider, "us"),
+        BenchResult("stream p50: through the manager", manager, "us"),
+        BenchResult("manager / raw httpx at p50", ratio, "x", goal=f"<= {GOAL_RATIO:.2f}x", met=ratio <= GOAL_RATIO),
+        BenchResult(
+            "time added over raw httpx at p50",
+            added,
+            "us",
+            f"of which the manager itself: {manager - provider:+.1f} us",
+            goal=f"< {GOAL_ADDED_US:g} us",
+            met=added < GOAL_ADDED_US,
+        ),
+    ]
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def run(
+    *,
+    streams: int = 1000,
+    rounds: int = 300,
+    memory: bool = True,
+    out: Optional[IO[str]] = None,
+) -> list[BenchResult]:
+    """Run the benchmarks, printing each figure to ``out`` as it is measured."""
+    sink = out if out is not None else sys.stdout
+    results: list[BenchResult] = []
+
+    def emit(batch: list[BenchResult]) -> None:
+        for result in batch:
+            print(result.line(), file=sink, flush=True)
+        results.extend(batch)
+
+    print(f"tokenwire bench  (python {sys.version.split()[0]}, backend: {_backend_name()})", file=sink)
+    with _Server() as server:
+        if rounds > 0:
+            emit(bench_overhead(server.base_url, rounds))
+        if streams > 0:
+            emit(bench_streams(server.base_url, streams))
+    if memory:
+        emit(bench_memory())
+    return results
+
+
+def _backend_name() -> str:
+    from tokenwire._backend import BACKEND
+
+    return BACKEND
+
+
+def main(argv: Optional[Sequence[str]] = None, out: Optional[IO[str]] = None) -> int:
+    """``tokenwire bench [--streams N] [--rounds N] [--no-memory]``; 1 if a goal is missed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="tokenwire bench")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_from_args(args, out)
+
+
+def add_arguments(parser: Any) -> None:
+    """The ``bench`` options (shared with the ``tokenwire`` CLI)."""
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams (default 1000; 0 skips)")
+    parser.add_argument("--rounds", type=int, default=300, help="overhead rounds (default 300; 0 skips)")
+    parser.add_argument("--no-memory", action="store_true", dest="no_memory", help="skip the RSS measurement")
+
+
+def run_from_args(args: Any, out: Optional[IO[str]] = None) -> int:
+    if args.streams < 0 or args.rounds < 0:
+        raise SystemExit("--streams and --rounds must be >= 0")
+    results = run(streams=args.streams, rounds=args.rounds, memory=not args.no_memory, out=out)
+    return 0 if all(r.met is not False for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
