@@ -72,8 +72,8 @@ def classify_recorded(path: Path) -> tuple[Optional[str], str]:
         return "openai-responses", ""
     if isinstance(kind, str) and kind.startswith("session."):
         return None, "OpenAI Realtime API (WebSocket) events, not an HTTP stream"
-    if first.get("object") == "text_completion":
-        return None, "legacy Completions API stream (choices[].text), not a chat stream"
+    # Chat chunks, and legacy Completions chunks (text_completion: choices[].text),
+    # which the openai-chat dialect reads too.
     if folder in _CHAT_FOLDERS or "choices" in first:
         return "openai-chat", ""
     return None, f"unrecognized stream shape in {folder}/{path.name}"
@@ -176,6 +176,7 @@ def run_processor(
     *,
     coalesce: bool = False,
     max_event_bytes: Optional[int] = None,
+    think_tags: bool = False,
 ) -> Outcome:
     """Feed ``chunks`` then ``finish()``; stop at the first error (kept in the outcome).
 
@@ -184,6 +185,8 @@ def run_processor(
     kwargs: dict[str, Any] = {"coalesce": coalesce}
     if max_event_bytes is not None:
         kwargs["max_event_bytes"] = max_event_bytes
+    if think_tags:
+        kwargs["think_tags"] = True
     processor = module.StreamProcessor(dialect, **kwargs)
     outcome = Outcome()
     try:

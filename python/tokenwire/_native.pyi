@@ -124,6 +124,7 @@ StreamToken = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Citation, F
 # SSE
 # ---------------------------------------------------------------------------
 
+@final
 class ServerSentEvent:
     """One dispatched event.
 
@@ -141,13 +142,15 @@ class ServerSentEvent:
     def id(self) -> Optional[str]: ...
     @property
     def retry(self) -> Optional[int]: ...
-    def __init__(
-        self, event: str = "message", data: str = "", id: Optional[str] = None, retry: Optional[int] = None
-    ) -> None: ...
+    def __new__(
+        cls, event: str = "message", data: str = "", id: Optional[str] = None, retry: Optional[int] = None
+    ) -> ServerSentEvent: ...
     def json(self) -> Any:
         """``json.loads(self.data)``."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
+@final
 class SSEDecoder:
     """WHATWG "parsing an event stream", incrementally, over byte chunks.
 
@@ -166,11 +169,16 @@ class SSEDecoder:
     absolute byte offset.
     """
 
-    def __init__(self, max_event_bytes: int = ...) -> None: ...
+    def __new__(cls, max_event_bytes: int = ...) -> SSEDecoder: ...
     def feed(self, chunk: Union[bytes, bytearray, memoryview]) -> list[ServerSentEvent]:
         """Decode ``chunk`` and return the events it completed. After a ``StreamDecodeError``
-        the decoder stays failed (events completed earlier in the same chunk are lost with it)
-        and every later ``feed`` raises the same error until ``flush()``."""
+        the decoder stays failed (events completed earlier in the same chunk are lost with it;
+        ``feed_into`` keeps them) and every later ``feed`` raises the same error until
+        ``flush()``."""
+    def feed_into(self, chunk: Union[bytes, bytearray, memoryview], events: list[ServerSentEvent]) -> None:
+        """Decode ``chunk``, appending the events it completes to ``events`` (a ``list``).
+        The events completed before a ``StreamDecodeError`` are in ``events`` when it
+        propagates; otherwise the same as ``feed``."""
     def flush(self) -> list[ServerSentEvent]:
         """End of stream. Per the spec an unterminated final event is discarded, so this
         returns ``[]``; it resets the decoder's per-stream state (buffers, BOM detection,
@@ -183,6 +191,13 @@ class SSEDecoder:
     @property
     def bytes_fed(self) -> int:
         """Bytes fed since the stream started (construction or the last ``flush()``)."""
+    @property
+    def has_partial_event(self) -> bool:
+        """Whether the stream stopped inside an event: a partial line (a partial BOM at
+        stream start counts) or data fields that no blank line has dispatched yet. An
+        ``event``/``id``/``retry`` field alone (such a block dispatches nothing) and a
+        pending CR do not count. Checked at end of input, it tells a clean end from a
+        stream cut inside an event."""
 
 # ---------------------------------------------------------------------------
 # Incremental JSON
@@ -233,6 +248,34 @@ class JsonStreamParser:
         """Characters (code points) fed so far; after an error, the offending one's index."""
 
 # ---------------------------------------------------------------------------
+# AWS event-stream framing (Bedrock)
+# ---------------------------------------------------------------------------
+
+@final
+class EventStreamDecoder:
+    """Incremental decoder of AWS event-stream messages (``application/vnd.amazon.eventstream``).
+
+    Both checksums (prelude CRC32 and message CRC32) and every header are validated.
+    ``feed()`` returns the ``(headers, payload)`` of each message the chunk completed;
+    header values are ``bool``, ``int`` (i8/i16/i32/i64 and timestamps in ms), ``bytes``
+    (byte arrays and UUIDs) or ``str``, as botocore's parser gives them, and a repeated
+    name keeps its last value. A message longer than ``max_message_bytes`` (whole frame)
+    is refused at its prelude. Errors are ``StreamDecodeError`` with a chunking-independent
+    absolute offset: the prelude CRC field (``start + 8``), the message CRC field
+    (``start + total - 4``), the message start (bad or oversized length), ``start + 4``
+    (bad headers length), the first byte of a malformed header; ``finish()`` raises
+    ``StreamDecodeError("stream ended inside an event", bytes_fed)`` if a partial message
+    is buffered. An error drops the messages completed earlier in the same call.
+    """
+
+    def __new__(cls, max_message_bytes: int = ...) -> EventStreamDecoder: ...
+    @property
+    def pending(self) -> bool:
+        """True while a partial message is buffered."""
+    def feed(self, chunk: bytes) -> list[tuple[dict[str, Union[bool, int, bytes, str]], bytes]]: ...
+    def finish(self) -> None: ...
+
+# ---------------------------------------------------------------------------
 # StreamProcessor
 # ---------------------------------------------------------------------------
 
@@ -241,12 +284,34 @@ class StreamProcessor:
     """Raw provider stream bytes in, normalized tokens out, in one pass.
 
     ``dialect`` is one of :data:`DIALECTS`: ``"openai-chat"``, ``"openai-responses"``,
-    ``"anthropic"``, ``"gemini"``, ``"ndjson"``.
+    ``"anthropic"``, ``"gemini"``, ``"ndjson"``, ``"bedrock"``.
+
+    ``bedrock`` reads binary AWS event-stream messages (CRC-checked; see
+    :class:`EventStreamDecoder`; ``max_event_bytes`` bounds a whole message): by default
+    ConverseStream events; with ``invoke_model="anthropic"``, ``"titan"`` or ``"llama"``,
+    InvokeModelWithResponseStream ``chunk`` events whose base64 ``bytes`` hold that model
+    family's own JSON chunks (Claude chunks go through the ``anthropic`` dialect). An
+    ``exception`` message raises the ``ProviderError`` subclass of its
+    ``:exception-type`` (``ThrottlingException`` → ``RateLimitError``, …). The exact
+    rules are in ``tokenwire._pure.bedrock``. ``invoke_model`` with another dialect, or
+    an unknown family, is a ``ValueError``.
 
     With ``coalesce=True`` (default) adjacent ``TextDelta``s, and adjacent
     ``ReasoningDelta``s, decoded from one ``feed()`` call are merged into one token;
     ``coalesce=False`` yields one token per field the dialect extracts (an event may
     carry several: reasoning, text, tool-call fragments), in the dialect's fixed order.
+
+    ``think_tags=True`` (``openai-chat`` and ``ndjson`` only; ``ValueError`` for the
+    others) splits the text content (``delta.content``, a legacy ``choices[].text``,
+    Ollama's ``message.content``): ``<think>…</think>`` blocks become ``ReasoningDelta``,
+    the rest ``TextDelta``. Only the exact tags ``<think>`` and ``</think>`` count; blocks
+    may appear anywhere, any number of times, and do not nest; the tags are dropped and
+    the text around them is kept exactly. A tag split across deltas or chunks (even one
+    character per delta) is held back until the next text decides it; held text is
+    released before the choice's ``Finish``, at ``[DONE]``/``"done": true`` and by
+    ``finish()``. (Roo-Code's ``XmlMatcher`` differs: it only opens a block at the very
+    start of the stream, accepts ``< think >`` and nests; see
+    ``tokenwire._pure.processor``.) ``coalesce`` and ``think_tags`` must be ``bool``.
 
     ``Usage`` is emitted once, when the stream's terminal event arrives (or at
     ``finish()``), with the last values the provider reported. An error reported
@@ -256,7 +321,15 @@ class StreamProcessor:
     decoded is lost.
     """
 
-    def __new__(cls, dialect: str, *, coalesce: bool = True, max_event_bytes: int = ...) -> StreamProcessor: ...
+    def __new__(
+        cls,
+        dialect: str,
+        *,
+        coalesce: bool = True,
+        max_event_bytes: int = ...,
+        think_tags: bool = False,
+        invoke_model: Optional[str] = None,
+    ) -> StreamProcessor: ...
     @property
     def dialect(self) -> str: ...
     @property

@@ -97,6 +97,7 @@ def oracle_openai_chat(payloads: list[Any]) -> Expected:
             delta = choice.get("delta") or {}
             out.reasoning += _s(delta.get("reasoning_content")) or _s(delta.get("reasoning"))
             out.text += _s(delta.get("content"))
+            out.text += _s(choice.get("text"))  # legacy Completions chunks
             for position, item in enumerate(delta.get("tool_calls") or []):
                 call = out.calls.setdefault(item.get("index", position), Call())
                 function = item.get("function") or {}

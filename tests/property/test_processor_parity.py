@@ -9,6 +9,7 @@ Runs once, in the native run.
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 from typing import Any, Optional
 
@@ -157,3 +158,69 @@ def test_inputs_cover_every_dialect() -> None:
     if RECORDED.is_dir():
         # Every sampled recording is still there (a renamed file must not shrink the sample silently).
         assert sum(name.startswith("recorded:") for name, _, _ in INPUTS) == len(RECORDED_SAMPLE)
+
+
+# ---------------------------------------------------------------------------
+# think_tags: content split into deltas anywhere, bytes cut anywhere
+# ---------------------------------------------------------------------------
+
+# Tag pieces, near-misses and multi-byte text, so random content often holds split tags.
+_THINK_PIECES = ["<think>", "</think>", "<", "</", "<th", "ink>", "think", ">", "/", "a", " ", "\n", "é", "🙂", "<T"]
+
+
+def _think_reference(content: str) -> list[tuple[str, str]]:
+    """(kind, text) runs of the whole content: ``<think>`` opens a block and ``</think>``
+    closes it, anywhere, without nesting; other text is kept as it is."""
+    runs: list[tuple[str, str]] = []
+    inside = False
+    while content:
+        tag = "</think>" if inside else "<think>"
+        at = content.find(tag)
+        piece = content if at < 0 else content[:at]
+        if piece:
+            runs.append(("ReasoningDelta" if inside else "TextDelta", piece))
+        if at < 0:
+            break
+        inside = not inside
+        content = content[at + len(tag) :]
+    return _merge_runs(runs)
+
+
+def _merge_runs(tokens: list[tuple[Any, ...]]) -> list[tuple[str, str]]:
+    runs: list[tuple[str, str]] = []
+    for kind, text, *_ in tokens:
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, runs[-1][1] + text)
+        else:
+            runs.append((kind, text))
+    return runs
+
+
+@st.composite
+def think_stream(draw: st.DrawFn) -> tuple[str, str, list[str], list[bytes]]:
+    content = "".join(draw(st.lists(st.sampled_from(_THINK_PIECES), max_size=40)))
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(content)), max_size=12))))
+    bounds = [0, *cuts, len(content)]
+    deltas = [content[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    dialect = draw(st.sampled_from(["openai-chat", "ndjson"]))
+    if dialect == "openai-chat":
+        events = [f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': d}}]})}\n\n" for d in deltas]
+        events.append('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+    else:
+        events = [json.dumps({"message": {"content": d}, "done": False}) + "\n" for d in deltas]
+        events.append('{"done":true,"done_reason":"stop"}\n')
+    data = "".join(events).encode()
+    return dialect, content, deltas, split_at(data, _cuts(draw, len(data)))
+
+
+@given(case=think_stream(), coalesce=st.booleans())
+def test_native_and_pure_agree_on_think_tags(case: tuple[str, str, list[str], list[bytes]], coalesce: bool) -> None:
+    native = _native()
+    dialect, content, _, chunks = case
+    fast = run_processor(native, dialect, chunks, coalesce=coalesce, think_tags=True)
+    ref = run_processor(PURE, dialect, chunks, coalesce=coalesce, think_tags=True)
+    assert fast.tokens == ref.tokens
+    assert fast.error is None and ref.error is None
+    # However the content was split, the runs are those of the whole content, then Finish.
+    assert fast.tokens[-1] == ("Finish", "stop")
+    assert _merge_runs(fast.tokens[:-1]) == _think_reference(content)

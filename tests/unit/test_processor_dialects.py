@@ -83,15 +83,16 @@ def joined_args(tokens: list[Any], index: int) -> str:
 
 
 def test_dialects_constant() -> None:
-    assert tokenwire.DIALECTS == ("openai-chat", "openai-responses", "anthropic", "gemini", "ndjson")
+    assert tokenwire.DIALECTS == ("openai-chat", "openai-responses", "anthropic", "gemini", "ndjson", "bedrock")
 
 
-@pytest.mark.parametrize("dialect", ["openai", "bedrock", "", "OPENAI-CHAT"])
+@pytest.mark.parametrize("dialect", ["openai", "bedrock-runtime", "", "OPENAI-CHAT"])
 def test_unknown_dialect_is_a_value_error(dialect: str) -> None:
     with pytest.raises(ValueError) as info:
         tokenwire.StreamProcessor(dialect)
     assert str(info.value) == (
-        f"unknown dialect {dialect!r}; expected one of: openai-chat, openai-responses, anthropic, gemini, ndjson"
+        f"unknown dialect {dialect!r}; expected one of: openai-chat, openai-responses, anthropic, gemini, ndjson, "
+        "bedrock"
     )
 
 
@@ -769,6 +770,18 @@ def test_openai_done_marker_and_usage() -> None:
     assert processor.finish() == []
 
 
+@pytest.mark.parametrize("padding", [0, 1, 63, 64, 200, 70_000])
+def test_openai_done_marker_with_any_amount_of_whitespace(padding: int) -> None:
+    # Whitespace is stripped whatever its length (the marker is not recognized by size).
+    ws = (" \t\x0c" * padding)[:padding]
+    processor = tokenwire.StreamProcessor("openai-chat")
+    assert processor.feed(sse(chat({"content": "a"}, usage={"prompt_tokens": 1}))) == [Text("a")]
+    assert processor.feed(f"data: {ws}[DONE]{ws}\n\n".encode()) == [Usage(1, 0, 0, 0, 0)]
+    assert processor.done is True
+    # Multi-line data joins with LF, which is whitespace too.
+    assert decode("openai-chat", b"data:\ndata: [DONE]\ndata:\n\n" + sse(chat({"content": "late"}))) == []
+
+
 def test_openai_done_must_be_exact() -> None:
     with pytest.raises(StreamDecodeError):
         decode("openai-chat", sse("[DONE]x"))
@@ -1170,6 +1183,25 @@ def test_gemini_usage_metadata() -> None:
     assert decode("gemini", sse({"usageMetadata": {"trafficType": "ON_DEMAND"}})) == []
 
 
+def test_gemini_events_after_the_finish_reason_are_read_in_later_feeds() -> None:
+    # Gemini has no terminal marker: `done` reports the finish reason, and usage that
+    # arrives after it, in a later chunk, still counts (spec: usageMetadata follows).
+    processor = tokenwire.StreamProcessor("gemini")
+    assert processor.feed(sse(gemini({"text": "hi"}, finish="STOP"))) == [Text("hi"), Finish("STOP")]
+    assert processor.done is True
+    assert processor.feed(sse({"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}})) == []
+    assert processor.feed(sse({"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2}})) == []
+    grounding = {"groundingChunks": [{"web": {"uri": "https://a", "title": "A"}}]}
+    late = {"candidates": [{"content": {"parts": []}, "groundingMetadata": grounding}]}
+    assert processor.feed(sse(late)) == []
+    assert processor.finish() == [Cite("https://a", "A"), Usage(4, 2, 0, 0, 0)]
+    # An error after the finish reason is still raised.
+    processor = tokenwire.StreamProcessor("gemini")
+    processor.feed(sse(gemini(finish="STOP")))
+    with pytest.raises(ProviderError):
+        processor.feed(sse({"error": {"code": 500, "message": "late", "status": "INTERNAL"}}))
+
+
 def test_gemini_prompt_feedback_block() -> None:
     data = sse({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 8}})
     processor = tokenwire.StreamProcessor("gemini")
@@ -1547,3 +1579,170 @@ def test_ndjson_error_object() -> None:
         decode("ndjson", ndjson({"error": {}}))
     assert info.value.message == "unknown error"
     assert decode("ndjson", ndjson({"error": None, "message": {"content": "ok"}})) == [Text("ok")]
+
+
+# ---------------------------------------------------------------------------
+# openai-chat: legacy Completions chunks
+# ---------------------------------------------------------------------------
+
+
+def completion(text: Any, *, index: Any = 0, finish: Optional[str] = None, **top: Any) -> dict[str, Any]:
+    """One legacy text_completion chunk."""
+    choice = {"text": text, "index": index, "logprobs": None, "finish_reason": finish}
+    return {"id": "cmpl-1", "object": "text_completion", "choices": [choice], **top}
+
+
+def test_openai_legacy_completion_text() -> None:
+    data = sse(
+        completion("Once"),
+        completion(" upon", index=None),
+        completion("other choice", index=1),
+        completion(""),
+        completion(5),
+        completion(" a time", finish="length"),
+        {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "choices": [],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 5},
+        },
+        "[DONE]",
+    )
+    assert decode("openai-chat", data) == [
+        Text("Once"),
+        Text(" upon"),
+        Text(" a time"),
+        Finish("length"),
+        Usage(4, 5, 0, 0, 0),
+    ]
+    assert decode("openai-chat", data, coalesce=True)[0] == Text("Once upon a time")
+
+
+def test_openai_legacy_text_sits_where_content_is_in_the_emit_order() -> None:
+    choice = {
+        "finish_reason": "stop",
+        "delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}], "content": "c", "reasoning": "r"},
+        "text": "t",
+    }
+    assert decode("openai-chat", sse({"choices": [choice]})) == [
+        Reasoning("r"),
+        Text("c"),
+        Text("t"),
+        Tool(0, "c", "f", ""),
+        Finish("stop"),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# think_tags (openai-chat and ndjson)
+# ---------------------------------------------------------------------------
+
+
+def contents(*texts: str, finish: Optional[str] = None) -> bytes:
+    """An openai-chat stream whose content deltas are ``texts``, then ``[DONE]``."""
+    events: list[Payload] = [chat({"content": text}) for text in texts]
+    if finish is not None:
+        events.append(chat({}, finish=finish))
+    return sse(*events, "[DONE]")
+
+
+def think(data: bytes, dialect: str = "openai-chat", *, coalesce: bool = False) -> list[Any]:
+    return decode(dialect, data, coalesce=coalesce, think_tags=True)
+
+
+def test_think_tags_default_off_and_option_checks() -> None:
+    data = contents("<think>r</think>t")
+    assert decode("openai-chat", data) == [Text("<think>r</think>t")]
+    assert decode("openai-chat", data, think_tags=False) == [Text("<think>r</think>t")]
+    assert think(data) == [Reasoning("r"), Text("t")]
+    for dialect in ("openai-responses", "anthropic", "gemini"):
+        with pytest.raises(ValueError) as info:
+            tokenwire.StreamProcessor(dialect, think_tags=True)
+        assert str(info.value) == f"think_tags applies to the openai-chat and ndjson dialects, not {dialect!r}"
+        tokenwire.StreamProcessor(dialect, think_tags=False)
+    for bad in (1, "yes", None):
+        with pytest.raises(TypeError):
+            tokenwire.StreamProcessor("openai-chat", think_tags=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            tokenwire.StreamProcessor("openai-chat", coalesce=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        # Blocks anywhere, any number; text around them kept byte for byte.
+        (["<think>a</think>b"], [Reasoning("a"), Text("b")]),
+        (["<think>\nplan\n</think>\n\nAnswer"], [Reasoning("\nplan\n"), Text("\n\nAnswer")]),
+        (
+            ["x <think>a</think> y<think>b</think>z"],
+            [Text("x "), Reasoning("a"), Text(" y"), Reasoning("b"), Text("z")],
+        ),
+        (["<think></think>", "t"], [Text("t")]),
+        # Only the exact tags; no nesting.
+        (["< think>a</ think>"], [Text("< think>a</ think>")]),
+        (["<THINK>a</THINK>"], [Text("<THINK>a</THINK>")]),
+        (["<thinking>a"], [Text("<thinking>a")]),
+        (["a</think>b"], [Text("a</think>b")]),
+        (["<think>X<think>Y</think>Z</think>"], [Reasoning("X<think>Y"), Text("Z</think>")]),
+        # Unterminated: reasoning to the end (the held "</thi" too).
+        (["<think>abc</thi"], [Reasoning("abc"), Reasoning("</thi")]),
+        # Split tags: held back until decided, then emitted as what they turned out to be.
+        (["a<thi", "nk>r</thi", "nk>b"], [Text("a"), Reasoning("r"), Text("b")]),
+        (["a<", "b"], [Text("a"), Text("<b")]),
+        (["a<th", "<think>r"], [Text("a"), Text("<th"), Reasoning("r")]),
+        (["<think>r<", "/think>t"], [Reasoning("r"), Text("t")]),
+        (["é<", "think>ü</think>ö"], [Text("é"), Reasoning("ü"), Text("ö")]),
+    ],
+)
+def test_think_tags_split(texts: list[str], expected: list[Any]) -> None:
+    assert think(contents(*texts)) == expected
+
+
+def test_think_tags_one_character_per_delta_and_per_byte() -> None:
+    answer = "Sure: <think>step 1 < step 2</think>\n\nDone <3"
+    data = contents(*answer)
+    expected = [Text("Sure: "), Reasoning("step 1 < step 2"), Text("\n\nDone <3")]
+    assert think(data, coalesce=True) == expected
+    processor = tokenwire.StreamProcessor("openai-chat", think_tags=True, coalesce=True)
+    tokens = [t for i in range(len(data)) for t in processor.feed(data[i : i + 1])] + processor.finish()
+    runs: list[Any] = []
+    for token in tokens:
+        if runs and type(runs[-1]) is type(token):
+            runs[-1] = type(token)(runs[-1].text + token.text)
+        else:
+            runs.append(token)
+    assert runs == expected
+
+
+def test_think_tags_held_text_is_released_before_finish_at_done_and_by_finish() -> None:
+    # Before the choice's Finish.
+    assert think(contents("a<th", finish="stop")) == [Text("a"), Text("<th"), Finish("stop")]
+    # At [DONE] (before the Usage it releases).
+    data = sse(chat({"content": "a<"}), {"choices": [], "usage": {"prompt_tokens": 1}}, "[DONE]")
+    assert think(data) == [Text("a"), Text("<"), Usage(1, 0, 0, 0, 0)]
+    # By finish(), when the stream has no [DONE]; inside a block it is reasoning.
+    processor = tokenwire.StreamProcessor("openai-chat", think_tags=True)
+    assert processor.feed(sse(chat({"content": "<think>r</th"}))) == [Reasoning("r")]
+    assert processor.finish() == [Reasoning("</th")]
+    # Reasoning fields are not split; tool calls do not release held text.
+    data = sse(chat({"reasoning_content": "<think>x</think>", "content": "t<"}), chat({"content": "think>r"}))
+    assert think(data) == [Reasoning("<think>x</think>"), Text("t"), Reasoning("r")]
+
+
+def test_think_tags_apply_to_legacy_completion_text() -> None:
+    data = sse(completion("<think>r</thi"), completion("nk>t", finish="stop"))
+    assert think(data) == [Reasoning("r"), Text("t"), Finish("stop")]
+
+
+def test_think_tags_ndjson() -> None:
+    data = ndjson(
+        {"message": {"content": "<thi"}, "done": False},
+        {"message": {"content": "nk>r</think>t<"}, "done": False},
+        {"message": {"content": ""}, "done": True, "eval_count": 2},
+    )
+    assert think(data, "ndjson") == [Reasoning("r"), Text("t"), Text("<"), Finish("stop"), Usage(0, 2, 0, 0, 0)]
+    assert think(ndjson({"message": {"content": "<think>r</"}}), "ndjson") == [Reasoning("r"), Reasoning("</")]
+    assert think(ndjson({"message": {"thinking": "<think>x", "content": "y"}}), "ndjson") == [
+        Reasoning("<think>x"),
+        Text("y"),
+    ]

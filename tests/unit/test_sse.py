@@ -338,6 +338,77 @@ def test_oversized_event_fails_the_decoder_until_flush() -> None:
     assert [tup(e) for e in dec.feed(b"data: e\n\n")] == [msg("e")]
 
 
+def test_feed_into_keeps_the_events_completed_before_an_overflow() -> None:
+    dec = tokenwire.SSEDecoder(16)
+    events: list[tokenwire.ServerSentEvent] = []
+    dec.feed_into(b"data: a\n\n", events)
+    with pytest.raises(StreamDecodeError) as info:
+        dec.feed_into(b"data: b\n\ndata: 0123456789abcdef\n\ndata: c\n\n", events)
+    # Same error and offset as feed(), but "b" is kept; nothing after the overflow is.
+    assert info.value.offset == 9 + 9 + 16
+    assert [tup(e) for e in events] == [msg("a"), msg("b")]
+    with pytest.raises(StreamDecodeError):
+        dec.feed_into(b"data: d\n\n", events)
+    assert len(events) == 2
+    dec.flush()
+    dec.feed_into(memoryview(b"data: e\n\n"), events)
+    assert [tup(e) for e in events][2:] == [msg("e")]
+
+
+def test_feed_into_appends_like_feed_returns() -> None:
+    data = b"event: x\r\ndata: 1\r\n\r\nid: 7\ndata: 2\n\ndata: partial"
+    for cut in range(len(data) + 1):
+        a, b = tokenwire.SSEDecoder(), tokenwire.SSEDecoder()
+        events: list[tokenwire.ServerSentEvent] = [tokenwire.ServerSentEvent(data="kept")]
+        returned = a.feed(data[:cut]) + a.feed(data[cut:])
+        b.feed_into(data[:cut], events)
+        b.feed_into(data[cut:], events)
+        assert events[1:] == returned and events[0].data == "kept"
+        assert (a.bytes_fed, a.has_partial_event) == (b.bytes_fed, b.has_partial_event) == (len(data), True)
+
+
+def test_feed_into_checks_its_arguments() -> None:
+    dec = tokenwire.SSEDecoder()
+    with pytest.raises(TypeError, match="expects a list"):
+        dec.feed_into(b"data: a\n\n", ())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expects bytes, not str"):
+        dec.feed_into("data: a\n\n", [])  # type: ignore[arg-type]
+    # Neither failure consumed input.
+    assert dec.bytes_fed == 0
+
+
+@pytest.mark.parametrize(
+    ("chunks", "partial"),
+    [
+        # Inside an event: a partial line (even a partial BOM), data not yet dispatched.
+        ([b"data: {}\n\ndata: {"], True),
+        ([b"event: x"], True),
+        ([b"\xef\xbb"], True),
+        ([b"\xef", b"\xbb"], True),
+        ([b"data: a\n"], True),
+        ([b"data: a\r"], True),
+        ([b"data:\n"], True),
+        ([b"data: a\n", b"event: b\n"], True),
+        # Between events: fields that dispatch nothing, a pending CR, comments, a whole BOM.
+        ([b""], False),
+        ([b"event: message\n"], False),
+        ([b"event: x\nid: 7\nretry: 5\n"], False),
+        ([b"data: a\n\r"], False),
+        ([b"data: a\n", b"\n"], False),
+        ([b": comment\n"], False),
+        ([b"\xef\xbb\xbf"], False),
+    ],
+)
+def test_has_partial_event(chunks: list[bytes], partial: bool) -> None:
+    dec = tokenwire.SSEDecoder()
+    assert dec.has_partial_event is False
+    for chunk in chunks:
+        dec.feed(chunk)
+    assert dec.has_partial_event is partial
+    dec.flush()
+    assert dec.has_partial_event is False
+
+
 # -- API surface --------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ fallback when the native module is unavailable, and can be forced with
 
 from tokenwire._pure.bpe import ENCODINGS, count_tokens, encode
 from tokenwire._pure.bucket import TokenBucket
+from tokenwire._pure.eventstream import EventStreamDecoder
 from tokenwire._pure.json_stream import JsonStreamParser
 from tokenwire._pure.processor import DIALECTS, StreamProcessor
 from tokenwire._pure.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "DIALECTS",
     "ENCODINGS",
+    "EventStreamDecoder",
     "Citation",
     "Finish",
     "JsonStreamParser",

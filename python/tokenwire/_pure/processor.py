@@ -26,13 +26,15 @@ Field typing
 
 Dialects (the field each token comes from)
     - ``openai-chat`` (OpenAI Chat Completions and every compatible provider): per
-      choice with ``index`` 0 (or none): ``reasoning_content`` (else ``reasoning``),
-      ``content``, ``tool_calls[]``, ``finish_reason``. Usage from ``usage`` (cached
-      tokens from ``prompt_tokens_details.cached_tokens``, DeepSeek's
-      ``prompt_cache_hit_tokens`` or Moonshot's ``cached_tokens``; reasoning from
-      ``completion_tokens_details``), Groq's ``x_groq.usage`` as a fallback,
-      Perplexity's ``search_results``/``citations`` as deduplicated citations, and
-      ``data: [DONE]`` as the terminal marker.
+      choice with ``index`` 0 (or none): ``delta.reasoning_content`` (else
+      ``delta.reasoning``), ``delta.content``, the choice's ``text`` (legacy
+      Completions ``text_completion`` chunks), ``delta.tool_calls[]``,
+      ``finish_reason``. Usage from ``usage`` (cached tokens from
+      ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``
+      or Moonshot's ``cached_tokens``; reasoning from ``completion_tokens_details``),
+      Groq's ``x_groq.usage`` as a fallback, Perplexity's
+      ``search_results``/``citations`` as deduplicated citations, and ``data: [DONE]``
+      (any surrounding ASCII whitespace, any length) as the terminal marker.
     - ``anthropic`` (Messages): text/thinking/tool_use blocks and their deltas,
       ``citations_delta``, usage from ``message_start`` and ``message_delta``,
       ``message_stop`` as the terminal marker.
@@ -45,8 +47,13 @@ Dialects (the field each token comes from)
       ``args`` as compact JSON, or Gemini 3's streamed ``partialArgs`` rebuilt into
       argument JSON text by :class:`_PartialArgsWriter`), ``finishReason``,
       ``usageMetadata`` and ``groundingMetadata`` (citations, emitted by ``finish()``).
+      Gemini has no terminal marker: ``done`` reports a finish reason, and every later
+      event (usage typically follows) is still read.
     - ``ndjson`` (Ollama): ``message.thinking``/``content``/``tool_calls`` and the
       final ``"done": true`` line with its counts.
+    - ``bedrock`` (AWS Bedrock, binary event-stream framing): ConverseStream events, or
+      with ``invoke_model=`` the InvokeModelWithResponseStream chunks of Claude, Titan or
+      Llama; exception messages become provider errors. See :mod:`tokenwire._pure.bedrock`.
 
 Decisions
     - Only the first choice/candidate is read: ``n > 1`` is unsupported, as in Roo-Code.
@@ -66,6 +73,27 @@ Decisions
       failure every call raises the same error again.
     - After the terminal marker later events are ignored (framing still runs, so a
       stream cut inside an event is still reported by ``finish()``).
+
+``think_tags`` (``openai-chat`` and ``ndjson``; a ``ValueError`` for the other dialects,
+whose streams carry reasoning in fields of its own)
+    The text content (``delta.content``, legacy ``text``, Ollama's ``message.content``;
+    never the reasoning fields) is split: ``<think>…</think>`` blocks become
+    ``ReasoningDelta``, the rest ``TextDelta``. Outside a block only the exact tag
+    ``<think>`` opens one; inside, only the exact ``</think>`` closes it (case-sensitive,
+    no spaces or attributes). Tags are dropped; blocks may appear anywhere, any number
+    of times, and do not nest (a ``<think>`` inside a block is reasoning text, a
+    ``</think>`` outside one is text); the text before, between and after blocks is kept
+    exactly, whitespace included. A tag may be split anywhere across deltas and chunks:
+    text that ends in a proper prefix of the awaited tag (``<``, ``<thi``, ``</th``) is
+    held back until the next text decides it, and released as it stands (text outside a
+    block, reasoning inside) before the choice's ``Finish``, at ``[DONE]`` / ``"done":
+    true`` and by ``finish()``. An unclosed block is reasoning to the end.
+
+    Roo-Code's ``XmlMatcher`` (``src/utils/xml-matcher.ts``, used by its OpenAI, Ollama,
+    LM Studio and Cerebras handlers) differs, and we differ from it on purpose: it opens
+    a block only when ``<`` is the very first character of the stream (``"\n<think>"``
+    and any second block stay text), accepts spaces in the tags (``< think >``) and
+    nests blocks by depth, keeping inner tags in the reasoning.
 """
 
 from __future__ import annotations
@@ -74,15 +102,18 @@ import json
 import re
 from collections.abc import Callable
 from json.encoder import encode_basestring
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from tokenwire._pure.sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecoder
 from tokenwire._pure.tokens import Citation, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from tokenwire.errors import StreamDecodeError, TokenwireError, stream_error
 
+if TYPE_CHECKING:
+    from tokenwire._pure.bedrock import BedrockStream
+
 __all__ = ["DIALECTS", "StreamProcessor"]
 
-DIALECTS: tuple[str, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini", "ndjson")
+DIALECTS: tuple[str, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini", "ndjson", "bedrock")
 
 _Token = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Citation, Finish]
 _UsageFields = tuple[int, int, int, int, int]
@@ -473,6 +504,65 @@ def _partial_arg_value(item: dict[str, Any]) -> tuple[Any, bool]:
 
 
 # ---------------------------------------------------------------------------
+# think_tags
+# ---------------------------------------------------------------------------
+
+_THINK_TAG_DIALECTS = ("openai-chat", "ndjson")
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
+_TextKind = type[Union[TextDelta, ReasoningDelta]]
+
+
+class _ThinkTags:
+    """The ``think_tags`` option: ``<think>…</think>`` blocks in the text content become
+    reasoning (see the module docstring). Tags split across deltas are held back while
+    the text still ends in a proper prefix of the tag awaited."""
+
+    __slots__ = ("held", "inside")
+
+    def __init__(self) -> None:
+        self.inside = False
+        # A proper, non-empty prefix of the awaited tag held back from the last text.
+        self.held = ""
+
+    def split(self, text: str, add: Callable[[_TextKind, str], None]) -> None:
+        if self.held:
+            text = self.held + text
+            self.held = ""
+        while True:
+            tag = _THINK_CLOSE if self.inside else _THINK_OPEN
+            at = text.find(tag)
+            if at < 0:
+                break
+            if at:
+                add(ReasoningDelta if self.inside else TextDelta, text[:at])
+            self.inside = not self.inside
+            text = text[at + len(tag) :]
+        keep = _partial_tag_len(text, tag)
+        if keep:
+            self.held = text[-keep:]
+            text = text[:-keep]
+        if text:
+            add(ReasoningDelta if self.inside else TextDelta, text)
+
+    def flush(self, add: Callable[[_TextKind, str], None]) -> None:
+        """Release the held-back text as what it is now (text, or reasoning in a block)."""
+        if self.held:
+            add(ReasoningDelta if self.inside else TextDelta, self.held)
+            self.held = ""
+
+
+def _partial_tag_len(text: str, tag: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag`` (only
+    the tag's first character is ``<``, so the one candidate starts at the last ``<``)."""
+    start = len(text) - min(len(text), len(tag) - 1)
+    at = text.rfind("<", start)
+    if at >= 0 and tag.startswith(text[at:]):
+        return len(text) - at
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # The processor
 # ---------------------------------------------------------------------------
 
@@ -500,23 +590,49 @@ class StreamProcessor:
     once, at the terminal event or by ``finish()``. A provider error inside the stream
     raises the matching :class:`~tokenwire.errors.ProviderError`; tokens decoded before
     it in the same chunk are returned first and the error is raised by the next call.
+    ``think_tags=True`` (``openai-chat``, ``ndjson``) turns ``<think>…</think>`` blocks
+    in the text content into ``ReasoningDelta`` (see the module docstring).
     """
 
-    def __init__(self, dialect: str, *, coalesce: bool = True, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        *,
+        coalesce: bool = True,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        think_tags: bool = False,
+        invoke_model: Optional[str] = None,
+    ) -> None:
         if type(dialect) is not str or dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; expected one of: {', '.join(DIALECTS)}")
+        if invoke_model is not None:
+            if not isinstance(invoke_model, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(f"invoke_model must be a str, not {type(invoke_model).__name__}")
+            if dialect != "bedrock":
+                raise ValueError("invoke_model is only valid with the bedrock dialect")
         if not isinstance(coalesce, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"coalesce must be a bool, not {type(coalesce).__name__}")
         if not isinstance(max_event_bytes, int):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"max_event_bytes must be an int, not {type(max_event_bytes).__name__}")
+        if not isinstance(think_tags, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"think_tags must be a bool, not {type(think_tags).__name__}")
         if max_event_bytes < 1:
             raise ValueError(f"max_event_bytes must be a positive integer, got {max_event_bytes}")
+        if think_tags and dialect not in _THINK_TAG_DIALECTS:
+            raise ValueError(f"think_tags applies to the openai-chat and ndjson dialects, not {dialect!r}")
         self._dialect = dialect
         # The plain function, not a bound method: no reference cycle through self.
-        self._handle: Callable[[StreamProcessor, str, str], None] = _HANDLERS[dialect]
+        # (bedrock has no text events: its binary framing is driven by BedrockStream.)
+        self._handle: Callable[[StreamProcessor, str, str], None] = _HANDLERS.get(dialect, StreamProcessor._ndjson)
         self._coalesce = coalesce
         self._max_event_bytes = max_event_bytes
-        self._sse: Optional[SSEDecoder] = None if dialect == "ndjson" else SSEDecoder(max_event_bytes)
+        self._sse: Optional[SSEDecoder] = None if dialect in {"ndjson", "bedrock"} else SSEDecoder(max_event_bytes)
+        self._bedrock: Optional[BedrockStream] = None
+        if dialect == "bedrock":
+            # Imported here: tokenwire._pure.bedrock builds on this module.
+            from tokenwire._pure.bedrock import BedrockStream
+
+            self._bedrock = BedrockStream(invoke_model, max_event_bytes)
         self._line = bytearray()  # ndjson: the pending partial line
         self._bytes_fed = 0
         self._done = False
@@ -540,6 +656,7 @@ class StreamProcessor:
         self._gemini_call: Optional[int] = None  # ordinal of the call whose args are streaming
         self._gemini_args: Optional[_PartialArgsWriter] = None
         self._grounding: Optional[dict[str, Any]] = None
+        self._think: Optional[_ThinkTags] = _ThinkTags() if think_tags else None
 
     # -- public API -----------------------------------------------------------
 
@@ -566,6 +683,8 @@ class StreamProcessor:
         try:
             if self._sse is not None:
                 self._feed_sse(self._sse, chunk)
+            elif self._bedrock is not None:
+                self._bedrock.feed(self, chunk)
             else:
                 self._feed_lines(chunk, base)
         except _Failure as failure:
@@ -573,21 +692,20 @@ class StreamProcessor:
         return self._take()
 
     def _feed_sse(self, decoder: SSEDecoder, chunk: bytes) -> None:
-        # The decoder's public feed() drops the events completed before an oversized
-        # event in the same chunk; its internal _feed() leaves them in our list, so they
-        # are processed (and their tokens returned) before the error, as the native
-        # decoder's callback delivers them.
+        # feed_into() keeps the events completed before an oversized event in the same
+        # chunk, so they are processed (and their tokens returned) before the error, as
+        # the native decoder's callback delivers them.
         events: list[ServerSentEvent] = []
-        start = decoder._bytes_fed
-        decoder._bytes_fed = start + len(chunk)
         overflow: Optional[StreamDecodeError] = None
         try:
-            decoder._feed(chunk, start, events)
+            decoder.feed_into(chunk, events)
         except StreamDecodeError as error:
             overflow = error
-        if not self._done:
+        # Gemini has no terminal marker: its `done` only reports a finish reason, and
+        # events after it (usageMetadata) are still read, in this call and later ones.
+        keep_going = self._dialect == "gemini"
+        if keep_going or not self._done:
             handle = self._handle
-            keep_going = self._dialect == "gemini"  # Gemini has no terminal marker
             for event in events:
                 handle(self, event.data, event.event)
                 if self._done and not keep_going:
@@ -610,6 +728,7 @@ class StreamProcessor:
         if self._dialect == "gemini":
             self._gemini_close_call()
             self._gemini_citations()
+        self._think_flush()
         self._emit_usage()
         self._finished = True
         return self._take()
@@ -629,6 +748,17 @@ class StreamProcessor:
                 self._out.append(self._run_kind("".join(self._run)))
             self._run_kind = kind
             self._run = [text]
+
+    def _content(self, text: str) -> None:
+        """Text content (openai-chat content and legacy text, ndjson message.content)."""
+        if self._think is None:
+            self._add_text(TextDelta, text)
+        else:
+            self._think.split(text, self._add_text)
+
+    def _think_flush(self) -> None:
+        if self._think is not None:
+            self._think.flush(self._add_text)
 
     def _add(self, token: _Token) -> None:
         if self._run_kind is not None:
@@ -708,15 +838,20 @@ class StreamProcessor:
                 self._ndjson(data.decode("utf-8", "replace"), "")
 
     def _ended_inside_event(self) -> bool:
+        if self._bedrock is not None:
+            return self._bedrock.pending
         if self._sse is None:
             return bool(bytes(self._line).strip(_ASCII_WS_BYTES))
-        return _sse_holds_event_data(self._sse)
+        return self._sse.has_partial_event
 
     # -- dialects ---------------------------------------------------------------
 
     def _openai_chat(self, data: str, _event: str) -> None:
-        if len(data) < 64 and data.strip(_ASCII_WS) == "[DONE]":
+        # The terminal marker, whatever ASCII whitespace surrounds it. Object events (the
+        # bulk) start with "{" and skip the strip and its copy.
+        if data[:1] != "{" and data.strip(_ASCII_WS) == "[DONE]":
             self._done = True
+            self._think_flush()
             self._emit_usage()
             return
         obj = self._parse(data)
@@ -769,7 +904,12 @@ class StreamProcessor:
                 self._add_text(ReasoningDelta, reasoning)
             content = _text(delta.get("content"))
             if content is not None:
-                self._add_text(TextDelta, content)
+                self._content(content)
+        # Legacy Completions chunks carry their text in the choice itself.
+        legacy = _text(choice.get("text"))
+        if legacy is not None:
+            self._content(legacy)
+        if type(delta) is dict:
             tool_calls = delta.get("tool_calls")
             if type(tool_calls) is list:
                 for position, item in enumerate(tool_calls):
@@ -788,6 +928,8 @@ class StreamProcessor:
                     self._tool_call(position if index is None else index, call_id, name, arguments)
         reason = _text(choice.get("finish_reason"))
         if reason is not None:
+            # The choice's content is over: held-back text goes before its Finish.
+            self._think_flush()
             self._finish_reason(reason)
 
     def _cite_once(self, url: Optional[str], title: Optional[str]) -> None:
@@ -1105,7 +1247,7 @@ class StreamProcessor:
                 self._add_text(ReasoningDelta, thinking)
             content = _text(message.get("content"))
             if content is not None:
-                self._add_text(TextDelta, content)
+                self._content(content)
             tool_calls = message.get("tool_calls")
             if type(tool_calls) is list and tool_calls:
                 # Arguments are re-emitted as JSON text: parse again keeping number spelling.
@@ -1119,6 +1261,7 @@ class StreamProcessor:
                     self._tool_calls += 1
                     self._tool_call(index, _text(item.get("id")), _text(function.get("name")), arguments)
         if obj.get("done") is True:
+            self._think_flush()
             self._finish_reason(_text(obj.get("done_reason")) or "stop")
             prompt = _uint(obj.get("prompt_eval_count"), _U64_MAX)
             completion = _uint(obj.get("eval_count"), _U64_MAX)
@@ -1160,10 +1303,3 @@ def _openai_usage(usage: dict[str, Any]) -> _UsageFields:
 def _replace_count(value: Any, current: int) -> int:
     number = _uint(value, _U64_MAX)
     return current if number is None else number
-
-
-def _sse_holds_event_data(decoder: SSEDecoder) -> bool:
-    """Whether the decoder stopped inside an event: a non-empty partial line (a partial
-    BOM at stream start counts: it would begin the first line), or data fields not yet
-    dispatched by a blank line. An ``event:`` field alone or a pending CR does not."""
-    return bool(decoder._line) or bool(decoder._data) or 0 < decoder._bom < 3

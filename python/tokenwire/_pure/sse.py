@@ -30,6 +30,9 @@ Decisions, where the spec leaves room or decoders in the wild differ:
   and therefore always returns ``[]``. It resets the per-stream state (partial line,
   pending CR, BOM detection, ``bytes_fed``) so the decoder can read a new stream; the
   last event ID and retry are kept, as a reconnecting client needs them.
+  ``has_partial_event`` tells beforehand whether the stream was cut inside an event
+  (a partial line, or data not yet dispatched; an ``event`` field alone would dispatch
+  nothing and does not count).
 - **max_event_bytes** bounds the memory one event can take. An event's accounted size
   is the raw bytes of its data values so far (each plus one for its line feed) plus the
   raw bytes of the line being read (terminator excluded; a line is counted while it is
@@ -38,8 +41,9 @@ Decisions, where the spec leaves room or decoders in the wild differ:
   byte's absolute offset in the stream (counting a stripped BOM); the offset does not
   depend on how the stream was chunked.
 - **Failure is sticky**: when ``feed`` raises, the events completed earlier in the same
-  chunk are lost with the rest of the chunk (those from earlier calls were returned),
-  and every later ``feed`` raises the same error until ``flush()`` starts a new stream.
+  chunk are lost with the rest of the chunk (those from earlier calls were returned;
+  ``feed_into`` keeps them), and every later ``feed`` raises the same error until
+  ``flush()`` starts a new stream.
 """
 
 from __future__ import annotations
@@ -189,8 +193,29 @@ class SSEDecoder:
         """Bytes fed since the stream started (construction or the last ``flush()``)."""
         return self._bytes_fed
 
+    @property
+    def has_partial_event(self) -> bool:
+        """Whether the stream stopped inside an event: a partial line (a partial BOM at
+        stream start counts, as it would begin the first line) or data fields that no
+        blank line has dispatched yet. An ``event``/``id``/``retry`` field alone (such a
+        block dispatches nothing) and a pending CR do not count. Checked at end of input,
+        it tells a clean end from a stream cut inside an event."""
+        return bool(self._line) or bool(self._data) or 0 < self._bom < _BOM_DONE
+
     def feed(self, chunk: Union[bytes, bytearray, memoryview]) -> list[ServerSentEvent]:
         """Decode ``chunk`` and return the events it completed."""
+        events: list[ServerSentEvent] = []
+        self.feed_into(chunk, events)
+        return events
+
+    def feed_into(self, chunk: Union[bytes, bytearray, memoryview], events: list[ServerSentEvent]) -> None:
+        """Decode ``chunk``, appending the events it completes to ``events``.
+
+        Unlike ``feed()``, nothing is lost when the chunk fails the stream: the events
+        completed before the ``StreamDecodeError`` are in ``events`` when it propagates.
+        """
+        if not isinstance(events, list):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"SSEDecoder.feed_into() expects a list, not {type(events).__name__}")
         if not isinstance(chunk, bytes):
             if isinstance(chunk, str):
                 raise TypeError("SSEDecoder.feed() expects bytes, not str")
@@ -199,13 +224,11 @@ class SSEDecoder:
             raise StreamDecodeError(*self._failed)
         base = self._bytes_fed
         self._bytes_fed = base + len(chunk)
-        events: list[ServerSentEvent] = []
         try:
             self._feed(chunk, base, events)
         except StreamDecodeError as exc:
             self._failed = (exc.message, exc.offset)
             raise
-        return events
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: an unterminated final event is discarded (the spec's rule), so

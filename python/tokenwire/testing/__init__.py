@@ -30,6 +30,12 @@ encoding with one chunk per SSE event. They validate what the real APIs validate
 auth header, required headers, body schema — and refuse with the provider's exact
 error status, headers and body.
 
+:class:`CompatMockServer` serves any OpenAI-compatible profile of
+:mod:`tokenwire.providers.compat` on that profile's own paths, in its wire style
+(OpenRouter's comments and ``reasoning`` field, Groq's ``x_groq`` usage, Perplexity's
+citations, Mistral's error objects, …); :class:`OllamaMockServer` speaks Ollama's
+native ``/api/chat`` NDJSON stream, ``/api/tags`` and ``/api/show``.
+
 **What they answer** to a generation request, in order: the next script queued with
 ``server.scripts.push(script, times=1)``; else ``server.default_script``; else an
 :class:`Answer` echoing the last user message ("You said: …"; after a tool result,
@@ -83,19 +89,25 @@ from tokenwire.testing._ratelimit import RateLimits
 from tokenwire.testing._script import FaultQueue, Recording, Script, ScriptQueue
 from tokenwire.testing._server import RecordedRequest, RequestHeaders
 from tokenwire.testing.anthropic import AnthropicMockServer
+from tokenwire.testing.bedrock import BedrockMockServer
+from tokenwire.testing.compat import CompatMockServer, WireStyle
 from tokenwire.testing.faults import FaultSpec
 from tokenwire.testing.gemini import GeminiMockServer
+from tokenwire.testing.ollama import OllamaMockServer
 from tokenwire.testing.openai import OpenAIMockServer, mask_key
 from tokenwire.testing.synth import Answer
 from tokenwire.testing.vertex import VertexMockServer, make_service_account
 
 __all__ = [
     "AnthropicMockServer",
+    "BedrockMockServer",
     "Answer",
+    "CompatMockServer",
     "FaultQueue",
     "FaultSpec",
     "GeminiMockServer",
     "MockServer",
+    "OllamaMockServer",
     "OpenAIMockServer",
     "RateLimits",
     "RecordedRequest",
@@ -104,6 +116,7 @@ __all__ = [
     "Script",
     "ScriptQueue",
     "VertexMockServer",
+    "WireStyle",
     "estimate_request_tokens",
     "faults",
     "make_service_account",

@@ -1,7 +1,7 @@
 //! `StreamProcessor` never panics, for every dialect; its tokens and errors do not
 //! depend on chunking (with coalescing off; invalid-JSON offsets legitimately do, as
 //! they count the bytes fed), and coalescing only merges adjacent text/reasoning
-//! tokens of one call.
+//! tokens of one call. Header bit 6 turns on `think_tags` (openai-chat, ndjson).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -82,9 +82,13 @@ fuzz_target!(|data: &[u8]| {
     } else {
         1 + usize::from(input.header & 0x3f) * 4
     };
+    // Header bit 6: the think_tags option where it applies. Byte chunking never changes
+    // the deltas, so tokens stay chunking-independent with it on.
+    let think_tags = input.header & 0x40 != 0 && matches!(dialect, "openai-chat" | "ndjson");
     let plain = ProcessorOptions {
         coalesce: false,
         max_event_bytes,
+        think_tags,
     };
 
     let (whole_calls, whole_err) = run(dialect, plain, &[input.body]);
@@ -128,6 +132,7 @@ fuzz_target!(|data: &[u8]| {
         ProcessorOptions {
             coalesce: true,
             max_event_bytes,
+            think_tags,
         },
         &[input.body],
     );

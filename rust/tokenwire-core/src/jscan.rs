@@ -71,6 +71,9 @@ pub fn is_valid(doc: &str) -> bool {
     parse(doc).is_some()
 }
 
+/// Documents up to this size are kept to resume the next parse from (see [`Tape`]).
+const MAX_RESUME_BYTES: usize = 64 * 1024;
+
 /// Nodes kept at most per document; a bigger document is walked by scanning its
 /// text instead, which bounds the tape's memory (about 400 KB).
 const MAX_TAPE_NODES: usize = 1 << 14;
@@ -79,14 +82,28 @@ const MAX_TAPE_NODES: usize = 1 << 14;
 /// its extent, its member key and the index of its next sibling, so walking an
 /// object is a jump per member instead of a scan over its text. Recorded during
 /// validation; the buffers are reused, so steady-state parsing allocates nothing.
+///
+/// Consecutive events of a stream mostly repeat the same opening bytes (an OpenAI
+/// chunk's id, model and fingerprint come before the one delta that changes), so the
+/// tape keeps the last document it indexed completely and resumes validation at the
+/// last value that starts inside the bytes the two documents share. Validation up to a
+/// value's first byte depends only on the bytes before it (and that byte), so the
+/// result, and the recorded index, are exactly those of a full pass.
 #[derive(Debug, Default, Clone)]
 pub struct Tape {
     nodes: Vec<Node>,
     /// Indices of the open containers' nodes during validation.
     open: Vec<u32>,
     recording: bool,
+    /// The last document, when `nodes` is its complete index (valid, all recorded).
+    prev: Vec<u8>,
+    resumable: bool,
+    /// Parses that resumed (tests check the fast path is taken).
+    #[cfg(test)]
+    resumed: usize,
 }
 
+#[cfg_attr(test, derive(PartialEq, Eq))]
 #[derive(Debug, Clone, Copy)]
 struct Node {
     start: u32,
@@ -134,15 +151,35 @@ impl Tape {
     /// [`parse`], recording the structural index in this tape. The returned value
     /// borrows the tape until it is dropped.
     pub fn parse<'a>(&'a mut self, doc: &'a str) -> Option<Value<'a>> {
-        self.nodes.clear();
-        self.open.clear();
         // Offsets are u32: a document over 4 GiB is walked by scanning.
         self.recording = u32::try_from(doc.len()).is_ok();
         let b = doc.as_bytes();
         let start = skip_ws(b, 0);
-        let end = validate_value(b, start, self)?;
+        let resume = match self.resumable && self.recording {
+            true => self.resume_point(b),
+            false => None,
+        };
+        self.resumable = false;
+        #[cfg(test)]
+        if resume.is_some() {
+            self.resumed += 1;
+        }
+        let end = match resume {
+            Some(state) => validate_from(b, state, self)?,
+            None => {
+                self.nodes.clear();
+                self.open.clear();
+                validate_value(b, start, self)?
+            }
+        };
         if skip_ws(b, end) != b.len() {
             return None;
+        }
+        // Bounded: a copy of a huge document would double its memory for little gain.
+        if self.recording && b.len() <= MAX_RESUME_BYTES {
+            self.prev.clear();
+            self.prev.extend_from_slice(b);
+            self.resumable = true;
         }
         let s = doc.get(start..end)?;
         let nodes = if self.recording {
@@ -151,6 +188,59 @@ impl Tape {
             &[]
         };
         Some(Value { s, nodes })
+    }
+
+    /// Where validating `b` can resume from the last document's index: the last value
+    /// starting inside the bytes both documents share (its first byte included), with
+    /// the nodes before it kept and the state of its enclosing containers rebuilt.
+    /// `None` when nothing is gained (no shared value but the root).
+    fn resume_point(&mut self, b: &[u8]) -> Option<Resume> {
+        let shared = common_prefix_len(&self.prev, b);
+        // Pre-order: node starts strictly increase.
+        let k = self
+            .nodes
+            .partition_point(|n| (n.start as usize) < shared)
+            .checked_sub(1)?;
+        if k == 0 {
+            return None;
+        }
+        // The containers enclosing node k: walk down from the root, skipping the
+        // subtrees that end before it.
+        self.open.clear();
+        let mut kinds = [0u64; MAX_DEPTH / 64];
+        let mut depth = 0usize;
+        let mut j = 0usize;
+        while j < k {
+            let node = self.nodes.get(j)?;
+            let size = (node.size as usize).max(1);
+            if j + size > k {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                if b.get(node.start as usize) == Some(&b'{') {
+                    kinds[depth / 64] |= 1u64 << (depth % 64);
+                }
+                self.open.push(j as u32);
+                depth += 1;
+                j += 1;
+            } else {
+                j += size;
+            }
+        }
+        let node = *self.nodes.get(k)?;
+        // A key never starts at offset 0 (the root value does).
+        let key = (node.key_start != 0).then_some((
+            node.key_start as usize,
+            node.key_end as usize,
+            node.flags & KEY_ESCAPED != 0,
+        ));
+        self.nodes.truncate(k);
+        Some(Resume {
+            at: node.start as usize,
+            depth,
+            kinds,
+            key,
+        })
     }
 
     #[inline]
@@ -202,13 +292,60 @@ impl Recorder for Tape {
     }
 }
 
+/// The validator's state at the start of a value (see [`Tape::resume_point`]).
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    /// Index of the value's first byte.
+    at: usize,
+    /// Open containers around it.
+    depth: usize,
+    /// One bit per open container: set = object, clear = array.
+    kinds: [u64; MAX_DEPTH / 64],
+    /// The key of the member the value belongs to.
+    key: Option<KeySpan>,
+}
+
+/// Length of the longest common prefix of `a` and `b`.
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    // Sixteen bytes at a time: the lowest set bit of the XOR of two little-endian
+    // words is in the first byte that differs.
+    while let (Some(x), Some(y)) = (a.get(i..i + 16), b.get(i..i + 16)) {
+        let (mut wx, mut wy) = ([0u8; 16], [0u8; 16]);
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        let diff = u128::from_le_bytes(wx) ^ u128::from_le_bytes(wy);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 16;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
 /// Validate the value starting at `i` (no leading whitespace) and return its end.
-fn validate_value<R: Recorder>(b: &[u8], mut i: usize, rec: &mut R) -> Option<usize> {
-    // One bit per open container: set = object, clear = array.
-    let mut kinds = [0u64; MAX_DEPTH / 64];
-    let mut depth = 0usize;
-    // The key of the member whose value starts at `i`.
-    let mut key: Option<KeySpan> = None;
+fn validate_value<R: Recorder>(b: &[u8], i: usize, rec: &mut R) -> Option<usize> {
+    let state = Resume {
+        at: i,
+        depth: 0,
+        kinds: [0u64; MAX_DEPTH / 64],
+        key: None,
+    };
+    validate_from(b, state, rec)
+}
+
+/// Validate from `state` (the start of a value) to the end of the root value.
+fn validate_from<R: Recorder>(b: &[u8], state: Resume, rec: &mut R) -> Option<usize> {
+    let Resume {
+        at: mut i,
+        mut depth,
+        mut kinds,
+        mut key,
+    } = state;
     'value: loop {
         let start = i;
         match *b.get(i)? {
@@ -291,17 +428,26 @@ fn validate_value<R: Recorder>(b: &[u8], mut i: usize, rec: &mut R) -> Option<us
 }
 
 /// Validate `"key" ws : ws` at `i`; returns the index of the member's value and
-/// the key's inner text span.
+/// the key's inner text span. Inlined: it runs for every member.
+#[inline(always)]
 fn validate_member_key(b: &[u8], i: usize) -> Option<(usize, KeySpan)> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
     let (key_end, escaped) = validate_string(b, i)?;
-    let j = skip_ws(b, key_end);
+    // Compact JSON (`"key":value`) skips both whitespace scans.
+    let j = match b.get(key_end) {
+        Some(b':') => key_end,
+        _ => skip_ws(b, key_end),
+    };
     if b.get(j) != Some(&b':') {
         return None;
     }
-    Some((skip_ws(b, j + 1), (i + 1, key_end - 1, escaped)))
+    let value_at = match b.get(j + 1) {
+        Some(c) if !is_ws(*c) => j + 1,
+        _ => skip_ws(b, j + 1),
+    };
+    Some((value_at, (i + 1, key_end - 1, escaped)))
 }
 
 fn validate_literal(b: &[u8], i: usize, lit: &[u8]) -> Option<usize> {
@@ -357,12 +503,18 @@ fn validate_number(b: &[u8], mut i: usize) -> Option<usize> {
 }
 
 /// Validate the string starting at `b[i] == '"'`; returns the index after it and
-/// whether it contains escapes.
+/// whether it contains escapes. Inlined into its two callers: most strings (keys
+/// above all) are a dozen bytes, so a call would cost as much as the scan.
+#[inline(always)]
 fn validate_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
-        j += find_special(b.get(j..)?)?;
+        let (k, quote) = find_special_or_quote(b.get(j..)?)?;
+        j += k;
+        if quote {
+            return Some((j + 1, escaped));
+        }
         match b[j] {
             b'"' => return Some((j + 1, escaped)),
             b'\\' => {
@@ -400,10 +552,35 @@ fn special_lanes(v: u64) -> u64 {
     (quote | backslash | control) & HI
 }
 
-/// Index of the first `"`, `\` or control byte in `s` (8 bytes at a time).
+/// [`find_special`], also telling whether the byte found is known to be `"` (the
+/// common case, decided from the SIMD mask: no dependent load of the byte).
+#[inline(always)]
+fn find_special_or_quote(s: &[u8]) -> Option<(usize, bool)> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if let Some(block) = s.get(..16) {
+        let (special, quote) = sse2::special_and_quote_masks(block);
+        if special != 0 {
+            let k = special.trailing_zeros();
+            return Some((k as usize, quote >> k & 1 != 0));
+        }
+        return find_special(&s[16..]).map(|k| (k + 16, false));
+    }
+    find_special(s).map(|k| (k, false))
+}
+
+/// Index of the first `"`, `\` or control byte in `s` (16 bytes at a time with SSE2,
+/// else 8 at a time).
 #[inline(always)]
 fn find_special(s: &[u8]) -> Option<usize> {
     let mut i = 0usize;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while i + 16 <= s.len() {
+        let m = sse2::special_mask(&s[i..i + 16]);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
     while let Some(word) = s.get(i..i + 8) {
         let mut lanes = [0u8; 8];
         lanes.copy_from_slice(word);
@@ -417,6 +594,51 @@ fn find_special(s: &[u8]) -> Option<usize> {
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
         .map(|k| i + k)
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// [`special_mask`], and the bits of the bytes that are `"`.
+    #[inline(always)]
+    pub(super) fn special_and_quote_masks(block: &[u8]) -> (u32, u32) {
+        assert!(block.len() >= 16);
+        // SAFETY: as in `special_mask`.
+        let (special, quote) = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+            (
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)),
+                _mm_movemask_epi8(quote),
+            )
+        };
+        (special as u32, quote as u32)
+    }
+
+    /// Bit `k` set when byte `k` of the 16-byte `block` is `"`, `\` or below 0x20.
+    #[inline(always)]
+    pub(super) fn special_mask(block: &[u8]) -> u32 {
+        assert!(block.len() >= 16);
+        // SAFETY: the load reads 16 bytes from the start of `block`, which holds at least
+        // 16 (asserted above; `loadu` has no alignment requirement), and SSE2 is enabled
+        // for this build (the module's cfg), so every intrinsic used is available.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1F exactly when min(v, 0x1F) == v.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+        };
+        // movemask sets only the low 16 bits.
+        mask as u32
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -672,6 +894,7 @@ impl<'a> Value<'a> {
     }
 
     /// Look up several members in one pass; `out[k]` is the last member named `names[k]`.
+    #[inline(always)]
     pub fn fields<const N: usize>(&self, names: [&str; N]) -> [Option<Value<'a>>; N] {
         let mut out = [None; N];
         if !self.is_object() {
@@ -688,18 +911,45 @@ impl<'a> Value<'a> {
             // tape and build a `Value` only for the members asked for.
             let b = s.as_bytes();
             let rel = |offset: u32| offset.wrapping_sub(base) as usize;
+            // Each name as its length and first eight bytes: most keys are then told
+            // apart by one bit test (no name has their length) or one integer compare.
+            let mut lengths = 0u64;
+            let mut heads = [0u64; N];
+            for (head, name) in heads.iter_mut().zip(names) {
+                lengths |= 1u64 << name.len().min(63);
+                *head = head8(name.as_bytes());
+            }
             while let Some(node) = nodes.get(j) {
                 let size = (node.size as usize).max(1);
+                let len = node.key_end.wrapping_sub(node.key_start) as usize;
                 let k = if node.flags & KEY_ESCAPED == 0 {
-                    let key = b
-                        .get(rel(node.key_start)..rel(node.key_end))
-                        .unwrap_or_default();
-                    names.iter().position(|n| bytes_eq(key, n.as_bytes()))
+                    if lengths & (1u64 << len.min(63)) == 0 {
+                        None
+                    } else {
+                        let key_start = rel(node.key_start);
+                        // The document goes on after a key (`":` and more), so eight
+                        // bytes are nearly always there to load at once.
+                        let head = match b.get(key_start..key_start + 8) {
+                            Some(word) => {
+                                let mut w = [0u8; 8];
+                                w.copy_from_slice(word);
+                                u64::from_le_bytes(w) & low_bytes(len)
+                            }
+                            None => head8(b.get(key_start..key_start + len).unwrap_or_default()),
+                        };
+                        names.iter().zip(&heads).position(|(name, &h)| {
+                            h == head
+                                && name.len() == len
+                                && (len <= 8
+                                    || b.get(key_start + 8..key_start + len)
+                                        .is_some_and(|rest| bytes_eq(rest, &name.as_bytes()[8..])))
+                        })
+                    }
                 } else {
+                    let (key_start, key_end) = (rel(node.key_start), rel(node.key_end));
+                    // An escaped key may decode to any length: compare decoded.
                     let key = Key {
-                        raw: s
-                            .get(rel(node.key_start)..rel(node.key_end))
-                            .unwrap_or_default(),
+                        raw: s.get(key_start..key_end).unwrap_or_default(),
                         escaped: true,
                     };
                     names.iter().position(|n| key.is(n))
@@ -750,6 +1000,26 @@ impl<'a> Key<'a> {
         } else {
             Cow::Borrowed(self.raw)
         }
+    }
+}
+
+/// The first (up to) eight bytes of `b`, little-endian, zero-padded.
+#[inline]
+fn head8(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    for (d, s) in w.iter_mut().zip(b) {
+        *d = *s;
+    }
+    u64::from_le_bytes(w)
+}
+
+/// A mask of the low `len` bytes of a `u64` (all of them from eight on).
+#[inline]
+fn low_bytes(len: usize) -> u64 {
+    if len >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * len)) - 1
     }
 }
 
@@ -1218,9 +1488,12 @@ mod tests {
                     }
                     assert_eq!(find_special(&s), Some(pos), "len {len} pos {pos}");
                 }
-                let mut s = vec![0xC3u8; len];
-                s[pos] = 0x7f;
-                assert_eq!(find_special(&s), None);
+                // The bytes around the special ones, all ordinary.
+                for fill in [0x20u8, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xC3, 0xff] {
+                    let mut s = vec![fill; len];
+                    s[pos] = 0x7f;
+                    assert_eq!(find_special(&s), None, "fill {fill:#x}");
+                }
             }
         }
     }
@@ -1278,6 +1551,48 @@ mod tests {
             assert_eq!(parse("-0").unwrap().integer_text(), Some("0"));
             assert_eq!(parse("-12").unwrap().integer_text(), Some("-12"));
             assert_eq!(parse("1.5").unwrap().integer_text(), None);
+        }
+    }
+
+    #[test]
+    fn fields_compare_whole_keys() {
+        let names = [
+            "reasoning_content",
+            "reasoning",
+            "content",
+            "a",
+            "",
+            "abcdefgh",
+            "abcdefghi",
+        ];
+        for parse in PARSERS {
+            // Keys sharing a name's first eight bytes or its length, a key at the very
+            // end of the document (fewer than eight bytes follow it), an empty key,
+            // escaped keys spelling a name, and a key longer than any name.
+            let doc = r#"{"reasoning_contenX":1,"reasoning_content_":2,"reasoninG":3,"contenu":4,"abcdefghj":5,"abcdefgh":6,"\u0061":7,"":8,"b":9,"content\u0000":10,"cont\u0065nt":11,"x":{"a":12}}"#;
+            let v = parse(doc).unwrap();
+            let got = v.fields(names).map(|f| f.map(|v| v.raw()));
+            assert_eq!(
+                got,
+                [
+                    None,
+                    None,
+                    Some("11"),
+                    Some("7"),
+                    Some("8"),
+                    Some("6"),
+                    None
+                ]
+            );
+            let short = parse(r#"{"a":1}"#).unwrap();
+            assert_eq!(
+                short.fields(["a", "ab"]).map(|f| f.map(|v| v.raw())),
+                [Some("1"), None]
+            );
+            let long_key = format!(r#"{{"{}":1}}"#, "k".repeat(100));
+            let v = parse(&long_key).unwrap();
+            assert_eq!(v.fields(["k", "kkkkkkkk"]), [None, None]);
+            assert!(v.get(&"k".repeat(100)).is_some());
         }
     }
 
@@ -1420,6 +1735,140 @@ mod tests {
         let v = tape.parse(&doc).unwrap();
         assert_eq!(v.nodes.len(), MAX_TAPE_NODES);
         assert_eq!(v.items().count(), MAX_TAPE_NODES - 1);
+    }
+
+    /// Parse `docs` in order with one reused tape (resuming from shared prefixes) and
+    /// check each result against a fresh tape: same validity, same index, same value.
+    fn check_resumed(docs: &[String]) {
+        let mut reused = Tape::new();
+        let mut valid = 0;
+        for doc in docs {
+            let mut fresh = Tape::new();
+            let want = fresh.parse(doc).map(|v| v.raw().to_owned());
+            let got = reused.parse(doc).map(|v| v.raw().to_owned());
+            assert_eq!(got, want, "{doc:?}");
+            if want.is_some() {
+                valid += 1;
+                assert_eq!(reused.nodes, fresh.nodes, "{doc:?}");
+                assert_eq!(reused.recording, fresh.recording, "{doc:?}");
+            }
+        }
+        // Most documents follow a valid one sharing a prefix: the fast path ran.
+        assert!(reused.resumed * 2 > valid, "{} of {valid}", reused.resumed);
+    }
+
+    #[test]
+    fn common_prefix_lengths() {
+        let a: Vec<u8> = (0..100u8).collect();
+        for len in 0..=a.len() {
+            for at in 0..len {
+                let mut b = a[..len].to_vec();
+                b[at] ^= 0x80;
+                assert_eq!(common_prefix_len(&a, &b), at, "len {len} at {at}");
+                assert_eq!(common_prefix_len(&b, &a), at);
+            }
+            assert_eq!(common_prefix_len(&a, &a[..len]), len);
+            assert_eq!(common_prefix_len(&a[..len], &a), len);
+        }
+    }
+
+    #[test]
+    fn resuming_from_a_shared_prefix_equals_a_full_pass() {
+        let chunk = |word: &str, pad: &str| {
+            format!(
+                r#"{{"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{{"index":0,"delta":{{"content":{word}}},"logprobs":null,"finish_reason":null}}],"usage":null,"obfuscation":"{pad}"}}"#
+            )
+        };
+        // The stream case: only the delta and the padding change.
+        let mut docs: Vec<String> = [
+            "\"a\"",
+            "\"ab\"",
+            "\"\\u00e9\"",
+            "null",
+            "5",
+            "[1,{}]",
+            "\"x\"",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, w)| chunk(w, &"Q".repeat(i)))
+        .collect();
+        // Changes inside containers, at every depth, in keys, in types; invalid docs
+        // in between; whitespace where a value starts; a shorter and a longer doc.
+        docs.extend(
+            [
+                r#"{"a":[1,[2,[3,{"b":"c"}]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[3,{"b":"x"}]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[4,{"b":"x"}]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[4,{"b":"x"}]]],"d":{"e":true}"#,
+                r#"{"a":[1,[2,[4,{"b":"x"}]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"} ]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[4,{"b\n": "x"}]]],"d":{"e":true}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":fals}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[]}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[] }} "#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[]}} x"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[0.5e1]}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[0.5e]}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[05]}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[5]}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[55]}}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]]}"#,
+                r#"{"a":[1,[2]]}"#,
+                r#"{"a":[1,[2,[4,{"b\n":"x"}]]],"d":{"e":false,"f":[55],"g":{"h":[[[]]]}}}"#,
+                r#"[1,2,3]"#,
+                r#"[1,2,4]"#,
+                r#"[1,2,"4"]"#,
+                r#" [1,2,"4"]"#,
+                r#"{"a":"é😀","b":1}"#,
+                r#"{"a":"é😀","b":2}"#,
+                r#"{"a":"é😁","b":2}"#,
+            ]
+            .iter()
+            .map(|d| d.to_string()),
+        );
+        check_resumed(&docs);
+        // Random edits of a nested document, each parsed after the previous one.
+        let bases = [
+            chunk("\"hello\"", "abc").into_bytes(),
+            br#"[{"a":[1,2.5,{"b":"c","e":[true,null]}]},{"d":null,"f":{"g":[[]]}}, -3e2 ]"#
+                .to_vec(),
+        ];
+        let alphabet = b"{}[]\",:0123456789.eE-+ tfnrulsa\\/x";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut docs = Vec::new();
+        for round in 0..4000 {
+            // Letters keep a document valid where they land inside a string; the
+            // rest of the alphabet mostly breaks it somewhere.
+            let mut current = bases[round / 2000].clone();
+            let edits = 1 + next() % 2;
+            for _ in 0..edits {
+                let at = (next() % (current.len() as u64 + 1)) as usize;
+                let c = match next() % 2 {
+                    0 => b'q',
+                    _ => alphabet[(next() % alphabet.len() as u64) as usize],
+                };
+                match next() % 3 {
+                    0 if at < current.len() => current[at] = c,
+                    1 => current.insert(at, c),
+                    _ if at < current.len() => {
+                        current.remove(at);
+                    }
+                    _ => current.push(c),
+                }
+            }
+            docs.push(String::from_utf8(current.clone()).unwrap());
+        }
+        assert!(docs.iter().filter(|d| is_valid(d)).count() > 100);
+        check_resumed(&docs);
     }
 
     #[test]

@@ -366,6 +366,33 @@ fn push_code_point(out: &mut Vec<u8>, cp: u32) {
     }
 }
 
+/// Generalized UTF-8 as a `String`: each surrogate code point (a three-byte `ED A0..BF
+/// 80..BF` sequence) becomes one U+FFFD, as [`crate::jscan`] decodes a lone surrogate
+/// escape. (`String::from_utf8_lossy` would make three, one per byte.)
+fn lossy_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, invalid) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                let skip = match invalid {
+                    [0xED, 0xA0..=0xBF, 0x80..=0xBF, ..] => 3,
+                    // Not reached for the parser's own text; stay lossy like from_utf8_lossy.
+                    _ => e.error_len().unwrap_or(invalid.len()),
+                };
+                rest = &invalid[skip..];
+            }
+        }
+    }
+}
+
 fn hex_value(b: u8) -> Option<u16> {
     match b {
         b'0'..=b'9' => Some(u16::from(b - b'0')),
@@ -1048,8 +1075,11 @@ impl JsonStreamParser {
     }
 
     /// The partial value as an owned tree, or `None` before any value has started.
-    /// Lone surrogates in strings become U+FFFD here (a Rust `String` cannot hold them);
-    /// use [`item`](Self::item) for exact content. Built without recursion.
+    /// Each lone surrogate in a string or key becomes one U+FFFD here (a Rust `String`
+    /// cannot hold it; [`crate::jscan`] decodes it the same way); use
+    /// [`item`](Self::item) and [`key`](Self::key) for exact content, as the Python
+    /// binding does to return the lone surrogates `json.loads` returns. Built without
+    /// recursion.
     pub fn value(&self) -> Option<JsonValue> {
         let mut stack: Vec<OpenValue> = Vec::new();
         let mut visit = self.visit(self.root()?);
@@ -1084,7 +1114,7 @@ impl JsonStreamParser {
             Item::Null => JsonValue::Null,
             Item::Bool(v) => JsonValue::Bool(v),
             Item::Int(t) | Item::Float(t) => JsonValue::Number(t.to_owned()),
-            Item::Str { text, .. } => JsonValue::String(String::from_utf8_lossy(text).into_owned()),
+            Item::Str { text, .. } => JsonValue::String(lossy_string(text)),
             Item::Array { first, len, .. } => {
                 return Visit::Container(OpenValue {
                     id,
@@ -1126,10 +1156,7 @@ impl OpenValue {
         match &mut self.items {
             Items::Array(items) => items.push(value),
             Items::Object(members) => {
-                members.push((
-                    String::from_utf8_lossy(parser.key(child)).into_owned(),
-                    value,
-                ));
+                members.push((lossy_string(parser.key(child)), value));
             }
         }
     }
@@ -1612,6 +1639,64 @@ mod tests {
         // Split anywhere.
         let doc = r#"["\ud83d\ude00\ud800\ud800\udc00"]"#;
         check_all_prefixes(doc);
+    }
+
+    #[test]
+    fn value_replaces_each_lone_surrogate_with_one_replacement_character() {
+        let value = |doc: &str| {
+            let mut p = JsonStreamParser::default();
+            p.feed(doc).unwrap();
+            p.finish().unwrap();
+            p.value().unwrap()
+        };
+        // The fuzz reproducer's shape: a lone low surrogate inside ASCII text.
+        assert_eq!(value(r#""XX\udc00XX""#), s("XX\u{FFFD}XX"));
+        assert_eq!(value(r#""\ud800""#), s("\u{FFFD}"));
+        assert_eq!(
+            value(r#""\udc00\ud800\ud83d\ude00é""#),
+            s("\u{FFFD}\u{FFFD}😀é")
+        );
+        assert_eq!(
+            value(r#"{"\udfff": ["\ud800x"]}"#),
+            obj(&[("\u{FFFD}", arr(&[s("\u{FFFD}x")]))])
+        );
+        // Raw surrogates fed by Python (surrogatepass) read the same.
+        let mut p = JsonStreamParser::default();
+        p.feed_bytes(b"\"a\xED\xA0\x80\xED\xBF\xBFb\"").unwrap();
+        assert_eq!(p.value(), Some(s("a\u{FFFD}\u{FFFD}b")));
+        // As the scanner decodes the same documents.
+        for doc in [
+            r#""\udc00""#,
+            r#"["\ud800\ud800\udc00"]"#,
+            r#"{"\ud800":1}"#,
+        ] {
+            let scanned = crate::jscan::parse(doc).unwrap();
+            let text = match scanned.kind() {
+                crate::jscan::Kind::String => scanned.as_str().unwrap().into_owned(),
+                crate::jscan::Kind::Array => scanned
+                    .items()
+                    .next()
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .into_owned(),
+                _ => scanned.members().next().unwrap().0.decoded().into_owned(),
+            };
+            let ours = match value(doc) {
+                JsonValue::String(t) => t,
+                JsonValue::Array(items) => match &items[0] {
+                    JsonValue::String(t) => t.clone(),
+                    other => panic!("{other:?}"),
+                },
+                JsonValue::Object(members) => members[0].0.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(ours, text, "{doc}");
+        }
+        assert_eq!(
+            lossy_string(b"a\xFFb\xED\xA0"),
+            "a\u{FFFD}b\u{FFFD}\u{FFFD}"
+        );
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! - [`json_stream`]: incremental JSON parser for tool-call arguments.
 //! - [`jscan`]: a zero-copy JSON field scanner used by the dialects.
 //! - [`dialects`] + [`processor`]: provider stream dialects turning raw bytes into [`StreamToken`]s.
+//! - [`eventstream`]: AWS event-stream framing (Bedrock), CRC-checked, zero-copy.
 //! - [`bucket`]: token-bucket state machine with an injected clock.
 
 pub mod bucket;
 pub mod dialects;
 pub mod error;
+pub mod eventstream;
 pub mod jscan;
 pub mod json_stream;
 pub mod processor;

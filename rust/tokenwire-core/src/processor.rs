@@ -10,11 +10,20 @@
 //! *deferred* when tokens were already decoded from the same chunk: `feed` returns
 //! those tokens and the next `feed`/`finish` raises the error. Once failed, the
 //! processor raises the same error forever.
+//!
+//! Options ([`ProcessorOptions`]): `coalesce`, `max_event_bytes` and `think_tags`
+//! (`openai-chat` and `ndjson`: `<think>` blocks in the text content become reasoning,
+//! see [`crate::dialects::think`]; `Error::Value` for the other dialects).
+//!
+//! `finish()` fails with "stream ended inside an event" only when the framing holds a
+//! partial line or undispatched SSE data ([`SseDecoder::has_partial_event`]); a stream
+//! ending after an `event:` line alone ends between events.
 
 use memchr::memchr;
 
 use crate::dialects::{is_ascii_space, Dialect, Sink};
 use crate::error::{Error, Result};
+use crate::eventstream::EventStreamDecoder;
 use crate::sse::{SseDecoder, DEFAULT_MAX_EVENT_BYTES};
 use crate::stream_token::StreamToken;
 
@@ -27,6 +36,9 @@ pub struct ProcessorOptions {
     pub coalesce: bool,
     /// Bound on the bytes buffered for one SSE event or NDJSON line.
     pub max_event_bytes: usize,
+    /// `openai-chat` and `ndjson`: `<think>…</think>` blocks in the text content become
+    /// reasoning ([`crate::dialects::think`]); other dialects refuse it.
+    pub think_tags: bool,
 }
 
 impl Default for ProcessorOptions {
@@ -34,6 +46,7 @@ impl Default for ProcessorOptions {
         ProcessorOptions {
             coalesce: true,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            think_tags: false,
         }
     }
 }
@@ -117,6 +130,8 @@ where
 enum Framing {
     Sse(SseDecoder),
     Lines(LineSplitter),
+    /// Binary AWS event-stream messages (`bedrock`).
+    Events(EventStreamDecoder),
 }
 
 /// Provider stream bytes in, [`StreamToken`]s out. See the module docs.
@@ -135,13 +150,30 @@ pub struct StreamProcessor {
 impl StreamProcessor {
     /// A processor for `dialect` (one of [`DIALECTS`]); `Error::Value` otherwise.
     pub fn new(dialect: &str, options: ProcessorOptions) -> Result<Self> {
-        let dialect = Dialect::new(dialect)?;
-        let framing = match dialect.is_ndjson() {
-            true => Framing::Lines(LineSplitter {
+        Self::with_invoke_model(dialect, options, None)
+    }
+
+    /// As [`new`](Self::new), with the `bedrock` dialect's `invoke_model` payload family
+    /// (`"anthropic"`, `"titan"`, `"llama"`; `None` = ConverseStream).
+    pub fn with_invoke_model(
+        dialect: &str,
+        options: ProcessorOptions,
+        invoke_model: Option<&str>,
+    ) -> Result<Self> {
+        let mut dialect = Dialect::with_invoke_model(dialect, invoke_model)?;
+        if options.think_tags {
+            dialect.enable_think_tags()?;
+        }
+        let framing = if dialect.is_event_stream() {
+            // The bound applies to a whole event-stream message.
+            Framing::Events(EventStreamDecoder::new(options.max_event_bytes))
+        } else if dialect.is_ndjson() {
+            Framing::Lines(LineSplitter {
                 max_line_bytes: options.max_event_bytes,
                 line: Vec::new(),
-            }),
-            false => Framing::Sse(SseDecoder::with_max_event_bytes(options.max_event_bytes)),
+            })
+        } else {
+            Framing::Sse(SseDecoder::with_max_event_bytes(options.max_event_bytes))
         };
         Ok(StreamProcessor {
             dialect,
@@ -195,6 +227,7 @@ impl StreamProcessor {
             Framing::Lines(lines) => {
                 lines.feed(chunk, base, |line| dialect.on_event("", line, &mut sink))
             }
+            Framing::Events(decoder) => decoder.feed(chunk, |m| dialect.on_message(m, &mut sink)),
         };
         self.settle(result, sink.has_tokens())
     }
@@ -211,8 +244,9 @@ impl StreamProcessor {
             return Ok(());
         }
         let inside_event = match &self.framing {
-            Framing::Sse(decoder) => decoder.has_pending(),
+            Framing::Sse(decoder) => decoder.has_partial_event(),
             Framing::Lines(lines) => lines.has_partial_event(),
+            Framing::Events(decoder) => decoder.has_pending(),
         };
         if inside_event {
             let err = Error::StreamDecode {
@@ -297,7 +331,8 @@ mod tests {
                 "openai-responses",
                 "anthropic",
                 "gemini",
-                "ndjson"
+                "ndjson",
+                "bedrock"
             ]
         );
         assert!(matches!(
@@ -395,6 +430,9 @@ mod tests {
             ("gemini", b""),
             ("ndjson", b"{}\n  \t"),
             ("ndjson", b"{}\r\n\r\n"),
+            // Fields that would dispatch nothing: the stream ended between events.
+            ("openai-chat", b"data: {}\n\nevent: message\n"),
+            ("anthropic", b"event: ping\nid: 7\nretry: 100\n"),
         ] {
             let mut p = processor(dialect, true);
             feed(&mut p, stream).unwrap();
@@ -446,6 +484,7 @@ mod tests {
             ProcessorOptions {
                 coalesce: true,
                 max_event_bytes: 64,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -490,6 +529,7 @@ mod tests {
                 ProcessorOptions {
                     coalesce: true,
                     max_event_bytes: limit,
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -512,6 +552,7 @@ mod tests {
             ProcessorOptions {
                 coalesce: true,
                 max_event_bytes: line.len() - 1,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -633,6 +674,81 @@ mod tests {
         assert_eq!(
             get("ndjson"),
             [text("Héllo"), finish("stop"), usage(1, 0, 0, 0, 0)]
+        );
+    }
+
+    fn think_processor(dialect: &str) -> Result<StreamProcessor> {
+        StreamProcessor::new(
+            dialect,
+            ProcessorOptions {
+                coalesce: false,
+                think_tags: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn think_tags_option() {
+        for dialect in ["openai-responses", "anthropic", "gemini"] {
+            assert_eq!(
+                think_processor(dialect).unwrap_err(),
+                Error::Value(format!(
+                    "think_tags applies to the openai-chat and ndjson dialects, not '{dialect}'"
+                ))
+            );
+        }
+        // A tag split across events and chunks; held text comes out before the Finish.
+        let stream = format!(
+            "{}{}{}data: {{\"choices\":[{{\"delta\":{{\"content\":\"x<th\"}},\"finish_reason\":\"stop\"}}]}}\n\ndata: [DONE]\n\n",
+            chat("a<thi"),
+            chat("nk>r</think"),
+            chat(">b"),
+        );
+        let mut p = think_processor("openai-chat").unwrap();
+        let mut out = Vec::new();
+        for b in stream.as_bytes() {
+            out.extend(feed(&mut p, std::slice::from_ref(b)).unwrap());
+        }
+        out.extend(finish_tokens(&mut p).unwrap());
+        assert_eq!(
+            out,
+            [
+                text("a"),
+                reasoning("r"),
+                text("b"),
+                text("x"),
+                text("<th"),
+                finish("stop")
+            ]
+        );
+        // Without the option the tags are text; finish() releases held text (ndjson).
+        assert_eq!(
+            whole("openai-chat", chat("<think>r</think>").as_bytes(), false),
+            [text("<think>r</think>")]
+        );
+        let mut p = think_processor("ndjson").unwrap();
+        let mut out = feed(
+            &mut p,
+            b"{\"message\":{\"content\":\"<think>r</think>t<\"}}\n",
+        )
+        .unwrap();
+        out.extend(finish_tokens(&mut p).unwrap());
+        assert_eq!(out, [reasoning("r"), text("t"), text("<")]);
+        let mut p = think_processor("ndjson").unwrap();
+        let out = feed(
+            &mut p,
+            b"{\"message\":{\"content\":\"<think>r</thi\"}}\n{\"done\":true,\"eval_count\":1}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                reasoning("r"),
+                reasoning("</thi"),
+                finish("stop"),
+                usage(0, 1, 0, 0, 0)
+            ]
         );
     }
 

@@ -24,6 +24,9 @@
 //! - **End of stream**: [`SseDecoder::flush`] discards an unterminated event (the spec's
 //!   rule), resets the per-stream state (line buffers, BOM detection, [`SseDecoder::bytes_fed`])
 //!   and keeps the last event ID and retry, which a reconnecting client needs.
+//!   [`SseDecoder::has_partial_event`] tells beforehand whether the stream was cut inside
+//!   an event (a partial line, or data not yet dispatched; an `event:` field alone would
+//!   dispatch nothing and does not count).
 //! - **`max_event_bytes`** bounds the memory one event can take. The accounted size of an
 //!   event is the raw bytes of its data values so far (each plus one for its LF) plus the
 //!   raw bytes of the line being read (terminator excluded). The first byte that takes it
@@ -169,7 +172,12 @@ impl SseDecoder {
         }
         while pos < chunk.len() {
             let rest = &chunk[pos..];
-            let Some(i) = memchr2(b'\r', b'\n', rest) else {
+            // The blank line ending each event needs no search.
+            let found = match rest[0] {
+                b'\r' | b'\n' => Some(0),
+                _ => memchr2(b'\r', b'\n', rest),
+            };
+            let Some(i) = found else {
                 self.check_limit(rest.len(), base + pos as u64)?;
                 self.line.extend_from_slice(rest);
                 return Ok(());
@@ -312,7 +320,19 @@ impl SseDecoder {
         discarded
     }
 
-    /// Whether a partial line or undispatched fields are buffered.
+    /// Whether the stream stopped inside an event: a partial line (a partial BOM at
+    /// stream start counts, as it would begin the first line) or data fields that no
+    /// blank line has dispatched yet. Unlike [`has_pending`](Self::has_pending), an
+    /// `event:` field alone (it would dispatch nothing) and a pending CR do not count:
+    /// this is what a consumer checks at end of input to tell a clean end from a
+    /// stream cut inside an event.
+    pub fn has_partial_event(&self) -> bool {
+        !self.line.is_empty()
+            || (self.bom_matched != 0 && self.bom_matched != BOM_DONE)
+            || !self.data.is_empty()
+    }
+
+    /// Whether a partial line or undispatched fields (data or an event type) are buffered.
     pub fn has_pending(&self) -> bool {
         !self.line.is_empty()
             || (self.bom_matched != 0 && self.bom_matched != BOM_DONE)
@@ -342,7 +362,14 @@ impl SseDecoder {
 
 /// Append `bytes` to `out`, replacing invalid UTF-8 with U+FFFD. Allocation-free when `out`
 /// has the capacity (unlike `String::from_utf8_lossy`, which allocates on invalid input).
+#[inline]
 fn push_lossy(out: &mut String, bytes: &[u8]) {
+    // Valid input is the rule: `from_utf8` validates a word at a time, where the chunk
+    // iterator below goes byte by byte (it was a fifth of the processor's time).
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        out.push_str(text);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
         if !chunk.invalid().is_empty() {
@@ -656,6 +683,32 @@ mod tests {
         assert!(!dec.has_pending());
         assert!(!dec.flush());
         assert_eq!(out.last(), Some(&msg("d")));
+    }
+
+    #[test]
+    fn partial_event_is_a_partial_line_or_undispatched_data() {
+        let partial = |chunks: &[&[u8]]| {
+            let mut dec = SseDecoder::new();
+            for chunk in chunks {
+                dec.feed(chunk, |_| Ok(())).unwrap();
+            }
+            (dec.has_partial_event(), dec.has_pending())
+        };
+        // Inside an event: a partial line, a partial BOM, data without its blank line.
+        assert_eq!(partial(&[b"data: {}\n\ndata: {"]), (true, true));
+        assert_eq!(partial(&[b"event: x"]), (true, true));
+        assert_eq!(partial(&[b"\xEF\xBB"]), (true, true));
+        assert_eq!(partial(&[b"data: a\n"]), (true, true));
+        assert_eq!(partial(&[b"data: a\r"]), (true, true));
+        assert_eq!(partial(&[b"data:\n"]), (true, true));
+        // Between events: an event type alone is pending but would dispatch nothing.
+        assert_eq!(partial(&[b"event: message\n"]), (false, true));
+        assert_eq!(partial(&[b"event: x\nid: 7\nretry: 5\n"]), (false, true));
+        // Clean: nothing buffered (a pending CR, comments, id and retry fields).
+        assert_eq!(partial(&[b""]), (false, false));
+        assert_eq!(partial(&[b"data: a\n\r"]), (false, false));
+        assert_eq!(partial(&[b": c\nid: 1\nretry: 2\n"]), (false, false));
+        assert_eq!(partial(&[b"\xEF\xBB\xBF"]), (false, false));
     }
 
     #[test]

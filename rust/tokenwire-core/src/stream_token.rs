@@ -21,9 +21,17 @@ pub enum StreamToken {
     Reasoning(String),
     /// A tool-call fragment. `id` and `name` arrive on the first fragment of a call,
     /// `arguments` is a fragment of the JSON argument text (possibly empty).
-    ToolCall { index: u32, id: Option<String>, name: Option<String>, arguments: String },
+    ToolCall {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
     Usage(Usage),
-    Citation { url: String, title: Option<String> },
+    Citation {
+        url: String,
+        title: Option<String>,
+    },
     Finish(String),
 }
 

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod bucket;
 mod count;
 mod errors;
+mod eventstream;
 mod json_stream;
 mod processor;
 mod sse;
@@ -21,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sse::register(m)?;
     json_stream::register(m)?;
     processor::register(m)?;
+    eventstream::register(m)?;
     bucket::register(m)?;
     count::register(m)?;
     Ok(())

@@ -45,18 +45,18 @@ fn chunk_bytes(chunk: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
 #[pymethods]
 impl StreamProcessor {
     #[new]
-    #[pyo3(signature = (dialect, *, coalesce = None, max_event_bytes = DEFAULT_MAX_EVENT_BYTES as i128))]
-    #[pyo3(text_signature = "(dialect, *, coalesce=True, max_event_bytes=16777216)")]
+    #[pyo3(signature = (dialect, *, coalesce = true, max_event_bytes = DEFAULT_MAX_EVENT_BYTES as i128, think_tags = false, invoke_model = None))]
+    #[pyo3(
+        text_signature = "(dialect, *, coalesce=True, max_event_bytes=16777216, think_tags=False, invoke_model=None)"
+    )]
     fn new(
         dialect: &Bound<'_, PyAny>,
-        coalesce: Option<&Bound<'_, PyAny>>,
+        // Exactly `bool` (a `TypeError` otherwise), as the pure twin checks.
+        coalesce: bool,
         max_event_bytes: i128,
+        think_tags: bool,
+        invoke_model: Option<&str>,
     ) -> PyResult<Self> {
-        // Any truthy value, as `bool(coalesce)` in the pure twin.
-        let coalesce = match coalesce {
-            Some(flag) => flag.is_truthy()?,
-            None => true,
-        };
         // The message quotes the argument with Python's own repr() (exactly as the pure
         // twin does); a non-str dialect is simply an unknown one.
         let name = dialect
@@ -77,12 +77,14 @@ impl StreamProcessor {
         }
         // A bound above the address space is no bound at all.
         let max_event_bytes = usize::try_from(max_event_bytes).unwrap_or(usize::MAX);
-        let inner = CoreProcessor::new(
+        let inner = CoreProcessor::with_invoke_model(
             &name,
             ProcessorOptions {
                 coalesce,
                 max_event_bytes,
+                think_tags,
             },
+            invoke_model,
         )
         .map_err(CoreError::from)?;
         Ok(StreamProcessor {

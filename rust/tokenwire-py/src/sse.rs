@@ -191,8 +191,29 @@ impl SSEDecoder {
         py: Python<'py>,
         chunk: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let bytes = chunk_bytes(chunk)?;
         let events = PyList::empty(py);
+        self.feed_into(py, chunk, &events)?;
+        Ok(events)
+    }
+
+    /// Decode `chunk`, appending the events it completes to `events`; the events
+    /// completed before a `StreamDecodeError` are in `events` when it propagates.
+    fn feed_into<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: &Bound<'py, PyAny>,
+        events: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let events = events.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "SSEDecoder.feed_into() expects a list, not {}",
+                events
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+        let bytes = chunk_bytes(chunk)?;
         let mut py_err: Option<PyErr> = None;
         let result = self.inner.feed(&bytes, |ev| {
             let appended = Bound::new(py, ServerSentEvent::from_core(py, ev))
@@ -209,7 +230,14 @@ impl SSEDecoder {
             return Err(err);
         }
         result.map_err(CoreError::from)?;
-        Ok(events)
+        Ok(())
+    }
+
+    /// Whether the stream stopped inside an event: a partial line or data fields no
+    /// blank line has dispatched (an `event`/`id`/`retry` field alone does not count).
+    #[getter]
+    fn has_partial_event(&self) -> bool {
+        self.inner.has_partial_event()
     }
 
     /// End of stream: an unterminated final event is discarded (the spec's rule), so this

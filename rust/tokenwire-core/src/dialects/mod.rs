@@ -17,10 +17,12 @@ use crate::jscan::{Tape, Value};
 use crate::stream_token::{StreamToken, Usage};
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod ndjson;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod think;
 
 /// Where a dialect puts its tokens during one `feed()`/`finish()` call.
 pub struct Sink<'o> {
@@ -149,12 +151,13 @@ impl Common {
 }
 
 /// The dialect names, in the order of the public `DIALECTS` tuple.
-pub const DIALECTS: [&str; 5] = [
+pub const DIALECTS: [&str; 6] = [
     "openai-chat",
     "openai-responses",
     "anthropic",
     "gemini",
     "ndjson",
+    "bedrock",
 ];
 
 /// The state machine of one dialect, with the JSON tape its events are parsed into.
@@ -171,12 +174,27 @@ enum State {
     Anthropic(anthropic::Anthropic),
     Gemini(gemini::Gemini),
     Ndjson(ndjson::Ndjson),
+    Bedrock(bedrock::Bedrock),
 }
 
 impl Dialect {
     /// The dialect called `name`, or `Error::Value` naming the valid ones.
     pub fn new(name: &str) -> Result<Self> {
+        Self::with_invoke_model(name, None)
+    }
+
+    /// As [`new`](Self::new); `invoke_model` picks the payload family of a `bedrock`
+    /// stream ([`bedrock::Format::from_option`]) and is refused for other dialects.
+    pub fn with_invoke_model(name: &str, invoke_model: Option<&str>) -> Result<Self> {
+        if invoke_model.is_some() && name != "bedrock" {
+            return Err(Error::Value(
+                "invoke_model is only valid with the bedrock dialect".to_owned(),
+            ));
+        }
         let state = match name {
+            "bedrock" => State::Bedrock(bedrock::Bedrock::new(bedrock::Format::from_option(
+                invoke_model,
+            )?)),
             "openai-chat" => State::OpenAiChat(Default::default()),
             "openai-responses" => State::OpenAiResponses(Default::default()),
             "anthropic" => State::Anthropic(Default::default()),
@@ -204,7 +222,46 @@ impl Dialect {
             State::Anthropic(_) => DIALECTS[2],
             State::Gemini(_) => DIALECTS[3],
             State::Ndjson(_) => DIALECTS[4],
+            State::Bedrock(_) => DIALECTS[5],
         }
+    }
+
+    /// True for `bedrock`, framed as binary AWS event-stream messages.
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.state, State::Bedrock(_))
+    }
+
+    /// One event-stream message (`bedrock` only; other dialects ignore it).
+    pub fn on_message(
+        &mut self,
+        message: &crate::eventstream::Message<'_>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        if self.done() {
+            return Ok(());
+        }
+        match &mut self.state {
+            State::Bedrock(d) => d.on_message(message, &mut self.tape, sink),
+            _ => Ok(()),
+        }
+    }
+
+    /// Turn on the `think_tags` option ([`think`]): `<think>` blocks in the text
+    /// content become reasoning. `Error::Value` for dialects without it (only
+    /// `openai-chat` and `ndjson` carry such content).
+    pub fn enable_think_tags(&mut self) -> Result<()> {
+        let think = match &mut self.state {
+            State::OpenAiChat(d) => &mut d.think,
+            State::Ndjson(d) => &mut d.think,
+            _ => {
+                return Err(Error::Value(format!(
+                    "think_tags applies to the openai-chat and ndjson dialects, not {}",
+                    py_repr(self.name())
+                )))
+            }
+        };
+        *think = think::ThinkTags::new(true);
+        Ok(())
     }
 
     /// True for the line-framed `ndjson` dialect (the others are SSE).
@@ -219,6 +276,7 @@ impl Dialect {
             State::Anthropic(d) => &d.common,
             State::Gemini(d) => &d.common,
             State::Ndjson(d) => &d.common,
+            State::Bedrock(d) => d.common(),
         }
     }
 
@@ -256,6 +314,8 @@ impl Dialect {
             State::Anthropic(d) => d.on_object(value, event, sink),
             State::Gemini(d) => d.on_object(value, sink),
             State::Ndjson(d) => d.on_object(value, sink),
+            // Bedrock messages arrive through `on_message`, never as text events.
+            State::Bedrock(_) => Ok(()),
         }
     }
 
@@ -263,10 +323,11 @@ impl Dialect {
     pub fn finish(&mut self, sink: &mut Sink<'_>) {
         match &mut self.state {
             State::Gemini(d) => d.finish(sink),
-            State::OpenAiChat(d) => d.common.emit_usage(sink),
+            State::OpenAiChat(d) => d.finish(sink),
             State::OpenAiResponses(d) => d.common.emit_usage(sink),
             State::Anthropic(d) => d.common.emit_usage(sink),
-            State::Ndjson(d) => d.common.emit_usage(sink),
+            State::Ndjson(d) => d.finish(sink),
+            State::Bedrock(d) => d.finish(sink),
         }
     }
 }
@@ -503,17 +564,17 @@ mod tests {
 
     #[test]
     fn unknown_dialect_message() {
-        let err = Dialect::new("bedrock").unwrap_err();
+        let err = Dialect::new("bedrockx").unwrap_err();
         assert_eq!(
             err,
             Error::Value(
-                "unknown dialect 'bedrock'; expected one of: openai-chat, openai-responses, anthropic, gemini, ndjson"
+                "unknown dialect 'bedrockx'; expected one of: openai-chat, openai-responses, anthropic, gemini, ndjson, bedrock"
                     .into()
             )
         );
         assert_eq!(
             Dialect::new("it's").unwrap_err().to_string(),
-            "unknown dialect \"it's\"; expected one of: openai-chat, openai-responses, anthropic, gemini, ndjson"
+            "unknown dialect \"it's\"; expected one of: openai-chat, openai-responses, anthropic, gemini, ndjson, bedrock"
         );
         for name in DIALECTS {
             assert_eq!(Dialect::new(name).unwrap().name(), name);
@@ -533,7 +594,8 @@ mod tests {
 
     #[test]
     fn invalid_json_and_non_objects() {
-        for dialect in DIALECTS {
+        // Bedrock payloads come through `on_message` (tested in `bedrock`).
+        for dialect in DIALECTS.into_iter().filter(|d| *d != "bedrock") {
             let err = run_err(dialect, &["{\"a\":"]);
             assert_eq!(
                 err,

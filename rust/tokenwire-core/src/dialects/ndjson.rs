@@ -2,8 +2,10 @@
 //!
 //! `message.thinking` / `message.content` / `message.tool_calls` per line (tool
 //! calls arrive whole, arguments as a JSON object); `"done": true` ends the stream
-//! with `done_reason` and the eval counts.
+//! with `done_reason` and the eval counts. With the `think_tags` option
+//! `message.content` goes through [`ThinkTags`] (`<think>` blocks become reasoning).
 
+use super::think::ThinkTags;
 use super::{error_message, opt_obj, opt_str, opt_string, opt_u64, Common, Sink};
 use crate::error::{Error, Result};
 use crate::jscan::{self, Value};
@@ -12,10 +14,18 @@ use crate::jscan::{self, Value};
 #[derive(Debug, Default, Clone)]
 pub struct Ndjson {
     pub(crate) common: Common,
+    /// The `think_tags` option's splitter for `message.content`.
+    pub(crate) think: ThinkTags,
     call_count: u32,
 }
 
 impl Ndjson {
+    /// End of input without a `done` line: held-back text, then `Usage`.
+    pub(crate) fn finish(&mut self, sink: &mut Sink<'_>) {
+        self.think.flush(sink);
+        self.common.emit_usage(sink);
+    }
+
     pub(crate) fn on_object(&mut self, obj: Value<'_>, sink: &mut Sink<'_>) -> Result<()> {
         let [error, message, done, done_reason, prompt_eval_count, eval_count] = obj.fields([
             "error",
@@ -42,7 +52,7 @@ impl Ndjson {
                 sink.reasoning(thinking);
             }
             if let Some(content) = opt_str(content) {
-                sink.text(content);
+                self.think.text(content, sink);
             }
             for item in tool_calls.iter().flat_map(Value::items) {
                 if !item.is_object() {
@@ -60,6 +70,7 @@ impl Ndjson {
             }
         }
         if done.is_some_and(|d| d.is_true()) {
+            self.think.flush(sink);
             let reason = opt_str(done_reason).unwrap_or("stop".into());
             self.common.finish(reason, sink);
             let (input, output) = (opt_u64(prompt_eval_count), opt_u64(eval_count));

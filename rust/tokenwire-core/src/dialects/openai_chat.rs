@@ -1,13 +1,18 @@
 //! OpenAI Chat Completions streams and every OpenAI-compatible provider.
 //!
 //! Per event: `error` (raises), `choices` (only the choice whose `index` is 0 or
-//! absent — `n > 1` is unsupported), `usage` (OpenAI, DeepSeek and Moonshot cache
-//! fields), `x_groq.usage` (Groq, used only until a top-level usage appears) and
-//! Perplexity's `search_results` / `citations`. `data: [DONE]` ends the stream and
-//! releases the `Usage`.
+//! absent — `n > 1` is unsupported; per choice, in this order: `delta.reasoning_content`
+//! else `delta.reasoning`, `delta.content`, the choice's own `text` (legacy Completions
+//! `text_completion` chunks), `delta.tool_calls`, `finish_reason`), `usage` (OpenAI,
+//! DeepSeek and Moonshot cache fields), `x_groq.usage` (Groq, used only until a
+//! top-level usage appears) and Perplexity's `search_results` / `citations`.
+//! `data: [DONE]` (with any surrounding ASCII whitespace) ends the stream and releases
+//! the `Usage`. With the `think_tags` option the text content goes through
+//! [`ThinkTags`] (`<think>` blocks become reasoning).
 
 use std::collections::HashSet;
 
+use super::think::ThinkTags;
 use super::{code_text, http_status, opt_obj, opt_str, opt_string, opt_u32, opt_u64, Common, Sink};
 use crate::error::{Error, Result};
 use crate::jscan::Value;
@@ -17,6 +22,8 @@ use crate::stream_token::Usage;
 #[derive(Debug, Default, Clone)]
 pub struct OpenAiChat {
     pub(crate) common: Common,
+    /// The `think_tags` option's splitter for the text content.
+    pub(crate) think: ThinkTags,
     /// A top-level `usage` object was seen (Groq's `x_groq.usage` is then ignored).
     top_level_usage: bool,
     /// Citation URLs already emitted (Perplexity repeats them on every chunk).
@@ -26,6 +33,12 @@ pub struct OpenAiChat {
 impl OpenAiChat {
     pub(crate) fn on_done(&mut self, sink: &mut Sink<'_>) {
         self.common.done = true;
+        self.finish(sink);
+    }
+
+    /// End of the stream (`[DONE]` or end of input): held-back text, then `Usage`.
+    pub(crate) fn finish(&mut self, sink: &mut Sink<'_>) {
+        self.think.flush(sink);
         self.common.emit_usage(sink);
     }
 
@@ -41,9 +54,13 @@ impl OpenAiChat {
         if let Some(error) = error {
             check_error(error)?;
         }
-        for choice in choices.iter().flat_map(Value::items) {
-            if choice.is_object() {
-                self.on_choice(choice, sink);
+        // `if let` + `items()`, not `flat_map`: this runs for every event, and the
+        // flattening adapter costs more than the one-item walk.
+        if let Some(choices) = choices {
+            for choice in choices.items() {
+                if choice.is_object() {
+                    self.on_choice(choice, sink);
+                }
             }
         }
         if let Some(usage) = opt_obj(usage) {
@@ -54,20 +71,24 @@ impl OpenAiChat {
                 self.common.usage = Some(map_usage(groq_usage));
             }
         }
-        for result in search_results.iter().flat_map(Value::items) {
-            let [url, title] = result.fields(["url", "title"]);
-            if let Some(url) = opt_str(url) {
-                if !self.cited.contains(url.as_ref()) {
-                    self.cited.insert(url.clone().into_owned());
-                    sink.citation(url.into_owned(), opt_string(title));
+        if let Some(search_results) = search_results {
+            for result in search_results.items() {
+                let [url, title] = result.fields(["url", "title"]);
+                if let Some(url) = opt_str(url) {
+                    if !self.cited.contains(url.as_ref()) {
+                        self.cited.insert(url.clone().into_owned());
+                        sink.citation(url.into_owned(), opt_string(title));
+                    }
                 }
             }
         }
-        for url in citations.iter().flat_map(Value::items) {
-            if let Some(url) = url.as_nonempty_str() {
-                if !self.cited.contains(url.as_ref()) {
-                    self.cited.insert(url.clone().into_owned());
-                    sink.citation(url.into_owned(), None);
+        if let Some(citations) = citations {
+            for url in citations.items() {
+                if let Some(url) = url.as_nonempty_str() {
+                    if !self.cited.contains(url.as_ref()) {
+                        self.cited.insert(url.clone().into_owned());
+                        sink.citation(url.into_owned(), None);
+                    }
                 }
             }
         }
@@ -75,45 +96,61 @@ impl OpenAiChat {
     }
 
     fn on_choice(&mut self, choice: Value<'_>, sink: &mut Sink<'_>) {
-        let [index, delta, finish_reason] = choice.fields(["index", "delta", "finish_reason"]);
+        let [index, delta, text, finish_reason] =
+            choice.fields(["index", "delta", "text", "finish_reason"]);
         // n > 1 is unsupported: only the first choice (index 0, or no valid index).
         if opt_u32(index).is_some_and(|i| i != 0) {
             return;
         }
-        if let Some(delta) = opt_obj(delta) {
-            let [reasoning_content, reasoning, content, tool_calls] =
-                delta.fields(["reasoning_content", "reasoning", "content", "tool_calls"]);
-            if let Some(text) = opt_str(reasoning_content).or_else(|| opt_str(reasoning)) {
-                sink.reasoning(text);
+        let [reasoning_content, reasoning, content, tool_calls] = match opt_obj(delta) {
+            Some(delta) => {
+                delta.fields(["reasoning_content", "reasoning", "content", "tool_calls"])
             }
-            if let Some(text) = opt_str(content) {
-                sink.text(text);
-            }
-            for (position, item) in tool_calls.iter().flat_map(Value::items).enumerate() {
-                if !item.is_object() {
-                    continue;
-                }
-                let [index, id, function] = item.fields(["index", "id", "function"]);
-                let [name, arguments] = match opt_obj(function) {
-                    Some(f) => f.fields(["name", "arguments"]),
-                    None => [None, None],
-                };
-                let id = opt_string(id);
-                let name = opt_string(name);
-                let arguments = arguments
-                    .and_then(|a| a.as_str())
-                    .map(|a| a.into_owned())
-                    .unwrap_or_default();
-                if id.is_none() && name.is_none() && arguments.is_empty() {
-                    continue;
-                }
-                let index = opt_u32(index).unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
-                sink.tool_call(index, id, name, arguments);
-            }
+            None => [None; 4],
+        };
+        if let Some(text) = opt_str(reasoning_content).or_else(|| opt_str(reasoning)) {
+            sink.reasoning(text);
+        }
+        if let Some(text) = opt_str(content) {
+            self.think.text(text, sink);
+        }
+        // Legacy Completions chunks carry their text in the choice itself.
+        if let Some(text) = opt_str(text) {
+            self.think.text(text, sink);
+        }
+        if let Some(tool_calls) = tool_calls {
+            tool_call_deltas(tool_calls, sink);
         }
         if let Some(reason) = opt_str(finish_reason) {
+            // The choice's content is over: held-back text goes before its Finish.
+            self.think.flush(sink);
             self.common.finish(reason, sink);
         }
+    }
+}
+
+/// One `ToolCallDelta` per usable item of `delta.tool_calls` (in order).
+fn tool_call_deltas(tool_calls: Value<'_>, sink: &mut Sink<'_>) {
+    for (position, item) in tool_calls.items().enumerate() {
+        if !item.is_object() {
+            continue;
+        }
+        let [index, id, function] = item.fields(["index", "id", "function"]);
+        let [name, arguments] = match opt_obj(function) {
+            Some(f) => f.fields(["name", "arguments"]),
+            None => [None, None],
+        };
+        let id = opt_string(id);
+        let name = opt_string(name);
+        let arguments = arguments
+            .and_then(|a| a.as_str())
+            .map(|a| a.into_owned())
+            .unwrap_or_default();
+        if id.is_none() && name.is_none() && arguments.is_empty() {
+            continue;
+        }
+        let index = opt_u32(index).unwrap_or(u32::try_from(position).unwrap_or(u32::MAX));
+        sink.tool_call(index, id, name, arguments);
     }
 }
 
@@ -194,6 +231,35 @@ mod tests {
                 text("hi"),
                 tool(0, Some("call_1"), Some("f"), ""),
                 finish("stop")
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_completions_text() {
+        let tokens = run(
+            D,
+            &[
+                r#"{"object":"text_completion","choices":[{"text":"Once","index":0,"logprobs":null,"finish_reason":null}]}"#,
+                r#"{"choices":[{"text":" upon","finish_reason":null}],"usage":null}"#,
+                r#"{"choices":[{"text":"ignored","index":1},{"text":"","index":0},{"text":7}]}"#,
+                // Placed where delta.content is: after reasoning, before tool calls.
+                r#"{"choices":[{"text":"b","delta":{"content":"a","reasoning":"r","tool_calls":[{"id":"c"}]}}]}"#,
+                r#"{"choices":[{"text":"","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":5}}"#,
+                "[DONE]",
+            ],
+        );
+        assert_eq!(
+            tokens,
+            [
+                text("Once"),
+                text(" upon"),
+                reasoning("r"),
+                text("a"),
+                text("b"),
+                tool(0, Some("c"), None, ""),
+                finish("length"),
+                usage(4, 5, 0, 0, 0)
             ]
         );
     }
