@@ -58,11 +58,12 @@ bench: $(NATIVE) ## Benchmarks (pytest-benchmark; ratios measured in one run)
 fuzz: $(NATIVE) ## Bounded fuzzing of the decoder, JSON parser and processor (FUZZ_SECONDS, default 60)
 	bash rust/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
-lint: $(STAMP) ## ruff, pyright, mypy (with stubtest), cargo fmt --check, clippy
+lint: $(NATIVE) ## ruff, pyright, mypy, stubtest of _native.pyi, cargo fmt --check, clippy
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/pyright
 	$(BIN)/mypy
+	$(PY) -m mypy.stubtest tokenwire._native --allowlist stubtest-allowlist.txt
 	cargo fmt --all -- --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 
