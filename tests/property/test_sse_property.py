@@ -232,3 +232,74 @@ def test_event_objects_agree(event: str, data: str, id: Optional[str], retry: Op
     assert repr(a) == repr(b)
     assert hash(a) == hash(b)
     assert (a.event, a.data, a.id, a.retry) == (b.event, b.data, b.id, b.retry)
+
+
+# -- feed_into and has_partial_event ----------------------------------------------------
+
+
+def reference_partial_event(stream: bytes) -> bool:
+    """Whether ``stream`` stops inside an event: a partial line (a proper BOM prefix
+    included) or data fields that no blank line dispatched."""
+    if stream and len(stream) < len(_BOM) and _BOM.startswith(stream):
+        return True
+    if stream.startswith(_BOM):
+        stream = stream[3:]
+    lines = _LINE_END.split(stream.decode("utf-8", "replace"))
+    if lines.pop():
+        return True
+    data = False
+    for line in lines:
+        if line == "":
+            data = False
+        elif not line.startswith(":") and line.partition(":")[0] == "data":
+            data = True
+    return data
+
+
+def run_into(module: Any, chunks: Sequence[bytes], max_event_bytes: Optional[int] = None) -> tuple[Any, ...]:
+    """``feed_into`` over ``chunks``: events, ``has_partial_event`` after each chunk, error."""
+    dec = module.SSEDecoder() if max_event_bytes is None else module.SSEDecoder(max_event_bytes)
+    events: list[Any] = []
+    partial: list[bool] = []
+    error: Optional[tuple[str, int]] = None
+    try:
+        for chunk in chunks:
+            dec.feed_into(chunk, events)
+            partial.append(dec.has_partial_event)
+    except StreamDecodeError as exc:
+        error = (exc.message, exc.offset)
+    return [(e.event, e.data, e.id, e.retry) for e in events], partial, error
+
+
+@given(chunked_streams(_raw_streams) | chunked_streams())
+def test_has_partial_event_matches_the_reference(case: tuple[bytes, list[bytes]]) -> None:
+    stream, chunks = case
+    events, partial, error = run_into(tokenwire, chunks)
+    assert error is None
+    assert events == reference_events(stream)
+    assert partial[-1] is reference_partial_event(stream)
+    # After every chunk, too: the state depends on the bytes fed, not the chunking.
+    fed = 0
+    for chunk, state in zip(chunks, partial):
+        fed += len(chunk)
+        assert state is reference_partial_event(stream[:fed]), stream[:fed]
+
+
+@given(chunked_streams(), st.integers(1, 40))
+def test_feed_into_keeps_every_event_before_the_limit(case: tuple[bytes, list[bytes]], limit: int) -> None:
+    stream, chunks = case
+    events, _, error = run_into(tokenwire, chunks, limit)
+    offset = reference_limit_offset(stream, limit)
+    if offset is None:
+        assert error is None
+        assert events == reference_events(stream)
+    else:
+        assert error == (f"SSE event exceeds max_event_bytes ({limit})", offset)
+        # Unlike feed(), nothing completed before the failing byte is lost.
+        assert events == reference_events(stream[:offset])
+
+
+@given(chunked_streams(_raw_streams), st.one_of(st.none(), st.integers(1, 24)))
+def test_native_and_pure_agree_on_feed_into(case: tuple[bytes, list[bytes]], limit: Optional[int]) -> None:
+    parity_only_in_native_run()
+    assert run_into(require_native(), case[1], limit) == run_into(PURE, case[1], limit)

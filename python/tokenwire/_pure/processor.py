@@ -904,11 +904,17 @@ class StreamProcessor:
                 self._add_text(ReasoningDelta, reasoning)
             content = _text(delta.get("content"))
             if content is not None:
-                self._content(content)
+                # Inlined _content(): this runs for nearly every event.
+                if self._think is None:
+                    self._add_text(TextDelta, content)
+                else:
+                    self._think.split(content, self._add_text)
         # Legacy Completions chunks carry their text in the choice itself.
-        legacy = _text(choice.get("text"))
+        legacy = choice.get("text")
         if legacy is not None:
-            self._content(legacy)
+            legacy = _text(legacy)
+            if legacy is not None:
+                self._content(legacy)
         if type(delta) is dict:
             tool_calls = delta.get("tool_calls")
             if type(tool_calls) is list:
