@@ -35,7 +35,7 @@ __all__ = [
     "token_tuple",
 ]
 
-BEDROCK_REASON = "Bedrock ConverseStream (AWS event-stream binary) belongs to the bedrock dialect issue"
+BEDROCK_REASON = "Bedrock ConverseStream (binary event-stream): decoded in tests/integration/test_bedrock_recorded.py"
 
 # Folders whose streams are OpenAI Chat Completions chunks (OpenAI-compatible providers).
 _TYPE_MEMBER = re.compile(rb'"type":"([^"\\]+)"')
