@@ -794,20 +794,31 @@ class OpenAIProvider(Provider):
             effort = info.reasoning_effort
         return None if effort == "minimal" else effort
 
-    def _chat_call(
-        self, body: dict[str, Any], request: Union[ChatRequest, CompletionRequest], *, stream: bool
+    def _post_call(
+        self,
+        path: str,
+        dialect: str,
+        body: dict[str, Any],
+        request: Union[ChatRequest, CompletionRequest],
+        *,
+        stream: bool,
     ) -> HttpCall:
-        url, params = self._url("/chat/completions", request.model)
+        url, params = self._url(path, request.model)
         return HttpCall(
             method="POST",
             url=url,
             headers=self._headers(request.extra_headers, stream=stream),
             json=body,
             params=params,
-            dialect="openai-chat" if stream else None,
+            dialect=dialect if stream else None,
             model=request.model,
             timeout=request.timeout,
         )
+
+    def _chat_call(
+        self, body: dict[str, Any], request: Union[ChatRequest, CompletionRequest], *, stream: bool
+    ) -> HttpCall:
+        return self._post_call("/chat/completions", "openai-chat", body, request, stream=stream)
 
     # -- Responses -------------------------------------------------------------------------------
     def _responses_effort(
@@ -905,17 +916,7 @@ class OpenAIProvider(Provider):
     def _responses_call(
         self, body: dict[str, Any], request: Union[ChatRequest, CompletionRequest], *, stream: bool
     ) -> HttpCall:
-        url, params = self._url("/responses", request.model)
-        return HttpCall(
-            method="POST",
-            url=url,
-            headers=self._headers(request.extra_headers, stream=stream),
-            json=body,
-            params=params,
-            dialect="openai-responses" if stream else None,
-            model=request.model,
-            timeout=request.timeout,
-        )
+        return self._post_call("/responses", "openai-responses", body, request, stream=stream)
 
     # -- hooks -------------------------------------------------------------------------------------
     def build_chat_call(self, request: ChatRequest, *, stream: bool) -> HttpCall:
@@ -984,17 +985,8 @@ class OpenAIProvider(Provider):
         body = self.build_completion_body(request, stream=stream)
         api = self.completion_api(request)
         if api == "completions":
-            url, params = self._url("/completions", request.model)
-            return HttpCall(
-                method="POST",
-                url=url,
-                headers=self._headers(request.extra_headers, stream=stream),
-                json=body,
-                params=params,
-                dialect="openai-chat" if stream else None,
-                model=request.model,
-                timeout=request.timeout,
-            )
+            # Legacy completions chunks stream through the openai-chat dialect (choices[].text).
+            return self._post_call("/completions", "openai-chat", body, request, stream=stream)
         if api == "responses":
             return self._responses_call(body, request, stream=stream)
         return self._chat_call(body, request, stream=stream)
