@@ -84,7 +84,7 @@ rate-limit headers go on generation responses only (OpenAI also sends them on it
 from __future__ import annotations
 
 from tokenwire.testing import faults, synth, synth_gemini
-from tokenwire.testing._base import MockServer, estimate_request_tokens
+from tokenwire.testing._base import MockServer, ServerOptions, estimate_request_tokens
 from tokenwire.testing._ratelimit import RateLimits
 from tokenwire.testing._script import FaultQueue, Recording, Script, ScriptQueue
 from tokenwire.testing._server import RecordedRequest, RequestHeaders
@@ -115,6 +115,7 @@ __all__ = [
     "RequestHeaders",
     "Script",
     "ScriptQueue",
+    "ServerOptions",
     "VertexMockServer",
     "WireStyle",
     "estimate_request_tokens",

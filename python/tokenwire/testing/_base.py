@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Callable, ClassVar, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypedDict, TypeVar, Union, cast
 
 from tokenwire.testing import synth
 from tokenwire.testing._ratelimit import LimitState, Meter, RateLimits
@@ -27,7 +27,10 @@ from tokenwire.testing.faults import (
 )
 from tokenwire.testing.synth import Answer, Protocol
 
-__all__ = ["Exchange", "MockServer", "estimate_request_tokens"]
+__all__ = ["Exchange", "MockServer", "ServerOptions", "estimate_request_tokens"]
+
+if TYPE_CHECKING:
+    pass
 
 _Self = TypeVar("_Self", bound="MockServer")
 _Replacing = Union[RateLimit, QuotaExceeded, ServerFault, Overloaded]
@@ -103,6 +106,19 @@ def estimate_request_tokens(document: Any) -> int:
     if document.get("tools") is not None:
         chars += len(_text_of(document.get("tools")))
     return max(1, math.ceil(chars / 4) + 3 * messages)
+
+
+class ServerOptions(TypedDict, total=False):
+    """The options every mock server takes besides its own (see :class:`MockServer`);
+    subclasses accept them as ``**options`` and hand them on unchanged."""
+
+    script: Optional[Script]
+    models: Optional[Sequence[str]]
+    rate_limits: Optional[RateLimits]
+    host: str
+    port: int
+    seed: str
+    max_recorded: Optional[int]
 
 
 class MockServer:

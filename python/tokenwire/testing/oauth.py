@@ -57,15 +57,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import parse_qsl
 
 from tokenwire.testing import synth_gemini
-from tokenwire.testing._base import Exchange
-from tokenwire.testing._ratelimit import RateLimits
-from tokenwire.testing._script import Recording, Script
+from tokenwire.testing._base import Exchange, ServerOptions
+from tokenwire.testing._script import Recording
 from tokenwire.testing._server import RecordedRequest, Reply
 from tokenwire.testing.faults import Overloaded, QuotaExceeded, RateLimit, ServerFault
 from tokenwire.testing.gemini import (
@@ -77,6 +76,9 @@ from tokenwire.testing.gemini import (
 )
 from tokenwire.testing.openai import OpenAIMockServer, _Invalid
 from tokenwire.testing.synth import Answer, _token
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["CodeAssistMockServer", "IssuedAccessToken", "OAuthTokenEndpoint", "QwenMockServer"]
 
@@ -265,24 +267,9 @@ class CodeAssistMockServer(GeminiWireServer):
         client_secret: Optional[str] = None,
         token_lifetime: int = 3599,
         clock: Callable[[], float] = time.time,
-        script: Optional[Script] = None,
-        models: Optional[Sequence[str]] = None,
-        rate_limits: Optional[RateLimits] = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        seed: str = "tokenwire",
-        max_recorded: Optional[int] = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            api_key=None,
-            script=script,
-            models=models,
-            rate_limits=rate_limits,
-            host=host,
-            port=port,
-            seed=seed,
-            max_recorded=max_recorded,
-        )
+        super().__init__(api_key=None, **options)
         from tokenwire.providers.gemini_cli import GEMINI_CLI_OAUTH
 
         self.project = project
@@ -294,7 +281,7 @@ class CodeAssistMockServer(GeminiWireServer):
             token_lifetime=token_lifetime,
             extra_fields={"scope": "https://www.googleapis.com/auth/cloud-platform openid"},
             clock=clock,
-            seed=seed,
+            seed=self._seed,
         )
         self._onboard_calls = 0
 
@@ -518,24 +505,9 @@ class QwenMockServer(OpenAIMockServer):
         client_id: Optional[str] = None,
         token_lifetime: int = 3599,
         clock: Callable[[], float] = time.time,
-        script: Optional[Script] = None,
-        models: Optional[Sequence[str]] = None,
-        rate_limits: Optional[RateLimits] = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        seed: str = "tokenwire",
-        max_recorded: Optional[int] = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            api_key=None,
-            script=script,
-            models=models,
-            rate_limits=rate_limits,
-            host=host,
-            port=port,
-            seed=seed,
-            max_recorded=max_recorded,
-        )
+        super().__init__(api_key=None, **options)
         from tokenwire.providers.qwen_code import QWEN_OAUTH
 
         self.oauth = OAuthTokenEndpoint(
@@ -543,7 +515,7 @@ class QwenMockServer(OpenAIMockServer):
             token_lifetime=token_lifetime,
             rotate_refresh_tokens=True,
             clock=clock,
-            seed=seed,
+            seed=self._seed,
             prefix="qwen",
             invalid_grant_message="Invalid refresh token or refresh token expired",
         )

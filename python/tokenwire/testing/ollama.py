@@ -36,8 +36,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from tokenwire.testing._base import Exchange, MockServer, echo
-from tokenwire.testing._ratelimit import Meter, RateLimits
-from tokenwire.testing._script import Recording, Script
+from tokenwire.testing._ratelimit import Meter
+from tokenwire.testing._script import Recording
 from tokenwire.testing._server import RecordedRequest, Reply
 from tokenwire.testing.faults import Overloaded, QuotaExceeded, RateLimit, ServerFault
 from tokenwire.testing.synth import Answer, Protocol
@@ -167,29 +167,6 @@ class OllamaMockServer(MockServer):
     """
 
     provider = "ollama"
-
-    def __init__(
-        self,
-        *,
-        api_key: Optional[str] = None,
-        script: Optional[Script] = None,
-        models: Optional[Sequence[str]] = None,
-        rate_limits: Optional[RateLimits] = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        seed: str = "tokenwire",
-        max_recorded: Optional[int] = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            script=script,
-            models=models,
-            rate_limits=rate_limits,
-            host=host,
-            port=port,
-            seed=seed,
-            max_recorded=max_recorded,
-        )
 
     # -- plumbing -----------------------------------------------------------------
 

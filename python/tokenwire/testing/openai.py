@@ -39,14 +39,16 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from tokenwire.testing._base import Exchange, MockServer, echo
+from tokenwire.testing._base import Exchange, MockServer, ServerOptions, echo
 from tokenwire.testing._ratelimit import Meter, RateLimits, go_duration
-from tokenwire.testing._script import Script
 from tokenwire.testing._server import RecordedRequest, Reply
 from tokenwire.testing.faults import Overloaded, QuotaExceeded, RateLimit, ServerFault
 from tokenwire.testing.synth import CREATED, Protocol
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["OpenAIMockServer", "mask_key"]
 
@@ -147,25 +149,10 @@ class OpenAIMockServer(MockServer):
         self,
         *,
         api_key: Optional[str] = None,
-        script: Optional[Script] = None,
-        models: Optional[Sequence[str]] = None,
-        rate_limits: Optional[RateLimits] = None,
         organization: str = _ORGANIZATION,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        seed: str = "tokenwire",
-        max_recorded: Optional[int] = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            api_key=api_key,
-            script=script,
-            models=models,
-            rate_limits=rate_limits,
-            host=host,
-            port=port,
-            seed=seed,
-            max_recorded=max_recorded,
-        )
+        super().__init__(api_key=api_key, **options)
         self.organization = organization
 
     @property

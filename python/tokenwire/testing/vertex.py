@@ -68,16 +68,17 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import parse_qsl
 
-from tokenwire.testing._base import Exchange, echo, estimate_request_tokens
-from tokenwire.testing._ratelimit import RateLimits
-from tokenwire.testing._script import Script
+from tokenwire.testing._base import Exchange, ServerOptions, echo, estimate_request_tokens
 from tokenwire.testing._server import RecordedRequest, Reply
 from tokenwire.testing.faults import Overloaded, QuotaExceeded, RateLimit, ServerFault
 from tokenwire.testing.gemini import GeminiWireServer, GoogleInvalid, estimate_gemini_tokens, retry_delay
 from tokenwire.testing.synth import Protocol, _token
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ANTHROPIC_VERTEX_VERSION", "VertexMockServer", "make_service_account"]
 
@@ -199,24 +200,9 @@ class VertexMockServer(GeminiWireServer):
         access_tokens: Sequence[str] = (),
         token_lifetime: int = 3599,
         clock: Callable[[], float] = time.time,
-        script: Optional[Script] = None,
-        models: Optional[Sequence[str]] = None,
-        rate_limits: Optional[RateLimits] = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        seed: str = "tokenwire",
-        max_recorded: Optional[int] = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
-        super().__init__(
-            api_key=None,
-            script=script,
-            models=models,
-            rate_limits=rate_limits,
-            host=host,
-            port=port,
-            seed=seed,
-            max_recorded=max_recorded,
-        )
+        super().__init__(api_key=None, **options)
         if token_lifetime < 1:
             raise ValueError("token_lifetime must be >= 1")
         self.project = project
