@@ -17,6 +17,7 @@ from typing import Any, Optional
 import anyio
 import pytest
 from tests.conftest import require_recorded
+from tests.integration._streams import HTTPX_HEADERS, TIMEOUTS, chat_request, collect, summary
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -37,12 +38,9 @@ from tokenwire.testing.anthropic import DEFAULT_MODELS
 from tokenwire.types import (
     ChatRequest,
     CompletionRequest,
-    Finish,
-    ReasoningDelta,
     StreamToken,
     TextDelta,
     Tool,
-    ToolCallDelta,
     Usage,
     coerce_messages,
 )
@@ -50,8 +48,6 @@ from tokenwire.types import (
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-ant-integration-secret-0123456789"
-TIMEOUTS = Timeouts(connect=2.0, read=5.0, write=5.0, pool=5.0, idle=5.0, total=15.0)
-HTTPX_HEADERS = {"host", "accept", "accept-encoding", "connection", "user-agent", "content-length"}
 EPH = {"type": "ephemeral"}
 
 
@@ -70,39 +66,7 @@ async def provider(server: AnthropicMockServer, monkeypatch: pytest.MonkeyPatch)
 
 
 def req(model: str = "claude-sonnet-4-5", content: str = "hello there", **fields: Any) -> ChatRequest:
-    return ChatRequest(model=model, messages=coerce_messages([{"role": "user", "content": content}]), **fields)
-
-
-async def collect(provider: AnthropicProvider, request: ChatRequest) -> list[StreamToken]:
-    with anyio.fail_after(20):
-        async with provider.chat_stream(request) as stream:
-            return [token async for token in stream]
-
-
-def summary(tokens: Sequence[StreamToken]) -> dict[str, Any]:
-    """Text, reasoning, tool calls (by index), usage and finish of a token list."""
-    calls: dict[int, list[Any]] = {}
-    out: dict[str, Any] = {"text": "", "reasoning": "", "usage": None, "finish": None}
-    for token in tokens:
-        if isinstance(token, TextDelta):
-            assert token.text, "empty TextDelta"
-            out["text"] += token.text
-        elif isinstance(token, ReasoningDelta):
-            assert token.text, "empty ReasoningDelta"
-            out["reasoning"] += token.text
-        elif isinstance(token, ToolCallDelta):
-            call = calls.setdefault(token.index, [None, None, ""])
-            call[0] = call[0] or token.id
-            call[1] = call[1] or token.name
-            call[2] += token.arguments
-        elif isinstance(token, Usage):
-            assert out["usage"] is None, "more than one Usage"
-            out["usage"] = token
-        elif isinstance(token, Finish):
-            assert out["finish"] is None, "more than one Finish"
-            out["finish"] = token.reason
-    out["calls"] = {index: tuple(call) for index, call in calls.items()}
-    return out
+    return chat_request(model, content, **fields)
 
 
 def _count(value: Any) -> Optional[int]:
@@ -112,12 +76,14 @@ def _count(value: Any) -> Optional[int]:
 def expected_from_payloads(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What the caller must receive for recorded payloads, derived with plain dict access:
     Roo's mapping (a "\\n" before text/thinking blocks with index > 0), tool calls by
-    ordinal, usage from message_start with message_delta's cumulative values replacing it."""
+    ordinal, usage from message_start with message_delta's cumulative values replacing it,
+    and the web citations of ``citations_delta`` events."""
     text, reasoning = "", ""
     calls: dict[int, list[Any]] = {}
     block_call: dict[int, int] = {}
     usage: Optional[list[int]] = None
     finish: Optional[str] = None
+    citations: list[tuple[str, Optional[str]]] = []
     for payload in payloads:
         kind = payload.get("type")
         if kind == "message_start":
@@ -143,6 +109,10 @@ def expected_from_payloads(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]
                 reasoning += delta["thinking"]
             elif delta["type"] == "input_json_delta" and payload["index"] in block_call:
                 calls[block_call[payload["index"]]][2] += delta["partial_json"]
+            elif delta["type"] == "citations_delta":
+                cited = delta.get("citation") or {}
+                if cited.get("url"):
+                    citations.append((cited["url"], cited.get("title") or None))
         elif kind == "message_delta":
             stop = payload.get("delta", {}).get("stop_reason")
             if finish is None and isinstance(stop, str) and stop:
@@ -161,6 +131,7 @@ def expected_from_payloads(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]
         "reasoning": reasoning,
         "usage": Usage(*usage) if usage is not None else None,
         "finish": finish,
+        "citations": citations,
         "calls": {index: tuple(call) for index, call in calls.items()},
     }
 

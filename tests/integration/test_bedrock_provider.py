@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import pytest
 from tests.conftest import RECORDED, require_recorded
+from tests.integration._streams import Got, consume
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -26,7 +27,6 @@ from tokenwire.errors import (
     ServerError,
     StreamDecodeError,
 )
-from tokenwire.providers.base import ChatStream
 from tokenwire.providers.bedrock import BedrockProvider, inference_profile_prefix, parse_arn
 from tokenwire.registry import ProviderRegistry
 from tokenwire.testing import Answer, Recording, faults
@@ -35,7 +35,6 @@ from tokenwire.types import (
     ChatRequest,
     ImagePart,
     Message,
-    StreamToken,
     TextPart,
     Tool,
     ToolCall,
@@ -91,38 +90,6 @@ def req(model: str = SONNET, *messages: Any, **kwargs: Any) -> ChatRequest:
     return ChatRequest(
         model=model, messages=coerce_messages(messages or ({"role": "user", "content": "Hi"},)), **kwargs
     )
-
-
-class Got:
-    def __init__(self) -> None:
-        self.text = ""
-        self.reasoning = ""
-        self.calls: dict[int, list[Any]] = {}
-        self.usage: list[Any] = []
-        self.finish: list[str] = []
-
-    def add(self, token: StreamToken) -> None:
-        if token.kind == "text":
-            self.text += token.text  # type: ignore[union-attr]
-        elif token.kind == "reasoning":
-            self.reasoning += token.text  # type: ignore[union-attr]
-        elif token.kind == "tool_call":
-            call = self.calls.setdefault(token.index, [None, None, ""])  # type: ignore[union-attr]
-            call[0] = call[0] or token.id  # type: ignore[union-attr]
-            call[1] = call[1] or token.name  # type: ignore[union-attr]
-            call[2] += token.arguments  # type: ignore[union-attr]
-        elif token.kind == "usage":
-            self.usage.append(token)
-        elif token.kind == "finish":
-            self.finish.append(token.reason)  # type: ignore[union-attr]
-
-
-async def consume(stream: ChatStream, got: Optional[Got] = None) -> Got:
-    got = got if got is not None else Got()
-    async with stream:
-        async for token in stream:
-            got.add(token)
-    return got
 
 
 def check_answer(got: Got) -> None:

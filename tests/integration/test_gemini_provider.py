@@ -21,6 +21,8 @@ import httpx
 import pytest
 from tests._stream_helpers import classify_recorded
 from tests.conftest import require_recorded
+from tests.integration._streams import HTTPX_HEADERS, TIMEOUTS, chat_request, collect
+from tests.integration._streams import summary as summarize
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -60,8 +62,6 @@ from tokenwire.types import (
 pytestmark = pytest.mark.anyio
 
 KEY = "AIzaSy-integration-secret-0123456789abc"
-TIMEOUTS = Timeouts(connect=2.0, read=5.0, write=5.0, pool=5.0, idle=5.0, total=15.0)
-HTTPX_HEADERS = {"host", "accept", "accept-encoding", "connection", "user-agent", "content-length"}
 ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL")
 
 
@@ -84,41 +84,12 @@ async def provider(server: GeminiMockServer) -> AsyncIterator[GeminiProvider]:
 
 
 def req(model: str = "gemini-2.0-flash-001", content: str = "hello there", **fields: Any) -> ChatRequest:
-    return ChatRequest(model=model, messages=coerce_messages([{"role": "user", "content": content}]), **fields)
-
-
-async def collect(provider: GeminiProvider, request: ChatRequest) -> list[StreamToken]:
-    with anyio.fail_after(20):
-        async with provider.chat_stream(request) as stream:
-            return [token async for token in stream]
+    return chat_request(model, content, **fields)
 
 
 def summary(tokens: Sequence[StreamToken]) -> dict[str, Any]:
-    """Text, reasoning, tool calls (by index: id, name, argument text), usage, finish, citations."""
-    calls: dict[int, list[Any]] = {}
-    out: dict[str, Any] = {"text": "", "reasoning": "", "usage": None, "finish": None, "citations": []}
-    for token in tokens:
-        if isinstance(token, TextDelta):
-            assert token.text, "empty TextDelta"
-            out["text"] += token.text
-        elif isinstance(token, ReasoningDelta):
-            assert token.text, "empty ReasoningDelta"
-            out["reasoning"] += token.text
-        elif isinstance(token, ToolCallDelta):
-            call = calls.setdefault(token.index, [None, None, ""])
-            call[0] = call[0] or token.id
-            call[1] = call[1] or token.name
-            call[2] += token.arguments
-        elif isinstance(token, Usage):
-            assert out["usage"] is None, "more than one Usage"
-            out["usage"] = token
-        elif isinstance(token, Finish):
-            assert out["finish"] is None, "more than one Finish"
-            out["finish"] = token.reason
-        elif isinstance(token, Citation):
-            out["citations"].append((token.url, token.title))
-    out["calls"] = {index: (cid, name, json.loads(args)) for index, (cid, name, args) in calls.items()}
-    return out
+    """The stream's summary with tool-call arguments parsed as JSON."""
+    return summarize(tokens, parse_args=True)
 
 
 # -- an oracle for recorded payloads, with plain dict access -------------------------------

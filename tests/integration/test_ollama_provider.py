@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, Generator
 from typing import Any, Optional
 
 import pytest
+from tests.integration._streams import Got, consume
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -26,7 +27,6 @@ from tokenwire.errors import (
     ServerError,
     StreamDecodeError,
 )
-from tokenwire.providers.base import ChatStream
 from tokenwire.providers.ollama import OllamaProvider
 from tokenwire.testing import Answer, OllamaMockServer, Recording, faults
 from tokenwire.types import (
@@ -34,7 +34,6 @@ from tokenwire.types import (
     CompletionRequest,
     ImagePart,
     Message,
-    StreamToken,
     TextPart,
     Tool,
     ToolCall,
@@ -76,37 +75,6 @@ def req(model: str = "llama3.2:latest", *messages: Any, **kwargs: Any) -> ChatRe
     return ChatRequest(
         model=model, messages=coerce_messages(messages or ({"role": "user", "content": "Hi"},)), **kwargs
     )
-
-
-class Got:
-    def __init__(self) -> None:
-        self.tokens: list[StreamToken] = []
-        self.text = ""
-        self.reasoning = ""
-        self.calls: list[tuple[int, Optional[str], Optional[str], str]] = []
-        self.usage: list[Any] = []
-        self.finish: list[str] = []
-
-    def add(self, token: StreamToken) -> None:
-        self.tokens.append(token)
-        if token.kind == "text":
-            self.text += token.text  # type: ignore[union-attr]
-        elif token.kind == "reasoning":
-            self.reasoning += token.text  # type: ignore[union-attr]
-        elif token.kind == "tool_call":
-            self.calls.append((token.index, token.id, token.name, token.arguments))  # type: ignore[union-attr]
-        elif token.kind == "usage":
-            self.usage.append(token)
-        elif token.kind == "finish":
-            self.finish.append(token.reason)  # type: ignore[union-attr]
-
-
-async def consume(stream: ChatStream, got: Optional[Got] = None) -> Got:
-    got = got if got is not None else Got()
-    async with stream:
-        async for token in stream:
-            got.add(token)
-    return got
 
 
 # -- the wire --------------------------------------------------------------------------------------
@@ -200,8 +168,8 @@ async def test_stream_decodes_char_for_char(split: Optional[faults.Drip]) -> Non
     assert got.text == ANSWER.text
     assert got.reasoning == ANSWER.reasoning
     # Ollama sends arguments as an object; the dialect re-serializes it compactly.
-    assert got.calls == [(0, got.calls[0][1], "get_weather", '{"city":"Paris","days":2,"ratio":1.25}')]
-    assert got.calls[0][1] is not None and got.calls[0][1].startswith("call_")
+    assert got.calls == {0: [got.calls[0][0], "get_weather", '{"city":"Paris","days":2,"ratio":1.25}']}
+    assert got.calls[0][0] is not None and got.calls[0][0].startswith("call_")
     assert got.finish == ["stop"]
     assert [(u.input_tokens, u.output_tokens) for u in got.usage] == [(17, 29)]
 

@@ -28,6 +28,7 @@ import anyio
 import httpx
 import pytest
 from tests.conftest import require_recorded
+from tests.integration._streams import Got, consume
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -52,7 +53,6 @@ from tokenwire.types import (
     CompletionRequest,
     ImagePart,
     Message,
-    StreamToken,
     TextPart,
     Tool,
     ToolCall,
@@ -104,48 +104,6 @@ def req(model: str = "gpt-3.5-turbo", *messages: Any, **kwargs: Any) -> ChatRequ
 
 CHAT = {"api": "chat"}
 RESPONSES = {"api": "responses"}
-
-
-@dataclass
-class Got:
-    """Everything a stream delivered, assembled independently of the library's accumulator."""
-
-    tokens: list[StreamToken] = field(default_factory=list)
-    text: str = ""
-    reasoning: str = ""
-    calls: dict[int, list[Any]] = field(default_factory=dict)
-    usage: list[Usage] = field(default_factory=list)
-    finish: list[str] = field(default_factory=list)
-    citations: list[tuple[str, Optional[str]]] = field(default_factory=list)
-
-    def add(self, token: StreamToken) -> None:
-        self.tokens.append(token)
-        kind = token.kind
-        if kind == "text":
-            self.text += token.text  # type: ignore[union-attr]
-        elif kind == "reasoning":
-            self.reasoning += token.text  # type: ignore[union-attr]
-        elif kind == "tool_call":
-            call = self.calls.setdefault(token.index, [None, None, ""])  # type: ignore[union-attr]
-            if call[0] is None and token.id:  # type: ignore[union-attr]
-                call[0] = token.id  # type: ignore[union-attr]
-            if call[1] is None and token.name:  # type: ignore[union-attr]
-                call[1] = token.name  # type: ignore[union-attr]
-            call[2] += token.arguments  # type: ignore[union-attr]
-        elif kind == "usage":
-            self.usage.append(token)  # type: ignore[arg-type]
-        elif kind == "finish":
-            self.finish.append(token.reason)  # type: ignore[union-attr]
-        elif kind == "citation":
-            self.citations.append((token.url, token.title))  # type: ignore[union-attr]
-
-
-async def consume(stream: ChatStream, got: Optional[Got] = None) -> Got:
-    got = got if got is not None else Got()
-    async with stream:
-        async for token in stream:
-            got.add(token)
-    return got
 
 
 async def consume_until_error(stream: ChatStream) -> tuple[Got, TokenwireError]:
