@@ -62,10 +62,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import anyio
-import anyio.to_thread
 import httpx
 
 from tokenwire._http import redact, shared_ssl_context
+from tokenwire._threads import to_thread
 from tokenwire.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -417,7 +417,7 @@ async def _refresh_in_thread(credentials: Any, request: Any) -> None:
     from google.auth import exceptions
 
     try:
-        await anyio.to_thread.run_sync(credentials.refresh, request)
+        await to_thread(credentials.refresh, request)
     except exceptions.RefreshError as exc:
         raise AuthenticationError(
             f"vertex: could not refresh the Google credentials: {exc}", provider="vertex"
@@ -460,7 +460,7 @@ class ApplicationDefaultTokenSource(TokenSource):
                 return google.auth.default(scopes=list(self.scopes))
 
             try:
-                credentials, project = await anyio.to_thread.run_sync(load)
+                credentials, project = await to_thread(load)
             except exceptions.DefaultCredentialsError as exc:
                 raise ConfigurationError(
                     "vertex: no Google credentials found; pass access_token=... or credentials=..., set "

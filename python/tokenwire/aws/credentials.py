@@ -30,7 +30,6 @@ Bedrock requests carry ``Authorization: Bearer <key>`` instead of a SigV4 signat
 
 from __future__ import annotations
 
-import configparser
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -235,6 +234,8 @@ def _read_ini(path: Path) -> dict[str, dict[str, str]]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read AWS file {path}: {exc}") from exc
+    import configparser  # here, not at the top: ~0.2 MB that only profile files need
+
     # Raw (no %-interpolation: secrets may contain '%'), and lenient about duplicate
     # sections/keys as the AWS CLI is.
     parser = configparser.RawConfigParser(strict=False)

@@ -72,11 +72,10 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional, Union
 from urllib.parse import quote
 
-import anyio
-import anyio.to_thread
 import httpx
 
 from tokenwire._http import redact
+from tokenwire._threads import to_thread
 from tokenwire.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -239,7 +238,7 @@ class CredentialsFileSource(TokenSource):
             del self._refresh_tokens[:-4]
 
     async def fetch(self, client: httpx.AsyncClient, *, timeout: httpx.Timeout) -> AccessToken:
-        data = await anyio.to_thread.run_sync(read_credentials, self.path, self.oauth, self._who)
+        data = await to_thread(read_credentials, self.path, self.oauth, self._who)
         self._remember(data)
         self.credentials = data
         token = _nonempty(data.get("access_token"))
@@ -319,7 +318,7 @@ class CredentialsFileSource(TokenSource):
         self._remember(updated)
         self.credentials = updated
         try:
-            await anyio.to_thread.run_sync(write_credentials, self.path, updated)
+            await to_thread(write_credentials, self.path, updated)
         except OSError as exc:
             _log.warning(
                 "%s: could not save the refreshed credentials to %s (%s); using them in memory",
