@@ -1017,3 +1017,16 @@ def test_faults_apply_to_the_next_request_whatever_the_route(ant: AnthropicMockS
     models = client.get(f"{ant.base_url}/v1/models", headers=ANT_HEADERS)
     assert models.status_code == 529
     assert messages(ant, client).status_code == 200
+
+
+def test_go_duration_is_ascii_and_parses_back() -> None:
+    # A sub-millisecond reset once went out as "µs" and the server failed to encode the header.
+    from tokenwire.resilience.headers import parse_go_duration
+    from tokenwire.testing._ratelimit import go_duration
+
+    for seconds in (0.0, 0.000_000_5, 0.000_25, 0.012, 1.5, 359.56, 3600.0):
+        text = go_duration(seconds)
+        assert text.isascii(), text
+        parsed = parse_go_duration(text)
+        assert parsed is not None and abs(parsed - seconds) < 1e-6, (text, parsed)
+    assert go_duration(0.000_25) == "250us"

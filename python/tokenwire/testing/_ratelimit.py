@@ -130,12 +130,14 @@ _UNITS = ((3600, "h"), (60, "m"))
 
 def go_duration(seconds: float) -> str:
     """Format like Go's ``time.Duration.String()`` (OpenAI's reset headers):
-    ``0s``, ``120ms``, ``1.5s``, ``6m0s``, ``2m59.56s``, ``1h0m0s``."""
+    ``0s``, ``120ms``, ``1.5s``, ``6m0s``, ``2m59.56s``, ``1h0m0s``. Microseconds are
+    written ``us`` (Go writes ``µs``): header values go out as ASCII, and Go's own
+    parser takes both spellings."""
     nanos = max(0, round(seconds * 1e9))
     if nanos == 0:
         return "0s"
     if nanos < 1_000_000_000:
-        for scale, unit in ((1_000_000, "ms"), (1_000, "µs"), (1, "ns")):
+        for scale, unit in ((1_000_000, "ms"), (1_000, "us"), (1, "ns")):
             if nanos >= scale:
                 return _decimal(nanos, scale) + unit
     out = ""
