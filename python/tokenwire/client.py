@@ -98,9 +98,10 @@ class AsyncClient:
     ``base_url``, provider-specific settings); providers not listed are built from the
     environment. ``default_provider`` lets bare model names through. Every other
     keyword (``retry``, ``breaker_config``, ``breaker_configs``, ``limiter_config``,
-    ``limiter_configs``, ``limiter_scope``, ``clock``, ``price_lookup``, ``metrics``,
-    ``tracer``, ``latency_alpha``, ``health_interval``, ``health_timeout``) configures
-    the manager — or pass a ready ``manager`` (then the client does not close it).
+    ``limiter_configs``, ``limiter_scope``, ``shared_state``, ``clock``,
+    ``price_lookup``, ``metrics``, ``tracer``, ``latency_alpha``, ``health_interval``,
+    ``health_timeout``) configures the manager — or pass a ready ``manager`` (then the
+    client does not close it).
     """
 
     def __init__(
@@ -171,9 +172,12 @@ class AsyncClient:
         tools: Optional[Iterable[Union[Tool, Mapping[str, Any]]]],
         params: dict[str, Any],
     ) -> ChatRequest:
-        _check(params, _CHAT_PARAMS, "chat")
-        _normalize_stop(params)
-        return ChatRequest(model=model, messages=coerce_messages(messages), tools=coerce_tools(tools), **params)
+        if params:
+            _check(params, _CHAT_PARAMS, "chat")
+            _normalize_stop(params)
+        return ChatRequest(
+            model=model, messages=coerce_messages(messages), tools=coerce_tools(tools) if tools else (), **params
+        )
 
     async def chat(
         self,
@@ -326,14 +330,12 @@ class Client:
         self._portal = self._portal_cm.__enter__()
         self._closed = False
         self._health_cm: Optional[contextlib.AbstractContextManager[Any]] = None
-        interval = manager_options.get("health_interval")
-        if interval is not None:
-            # The monitor's task group must enter and exit in one task: the portal runs
-            # the whole context manager in a task of its own.
-            health = self._async.manager.run_health_monitor(
-                interval, timeout=manager_options.get("health_timeout", 10.0)
-            )
-            self._health_cm = self._portal.wrap_async_context_manager(health)
+        if manager is None and self._async.manager.has_background_work:
+            # The health monitor / shared-state sync run in a task group, which must
+            # enter and exit in one task: the portal runs the whole context manager in
+            # a task of its own.
+            background = self._async.manager.run_background()
+            self._health_cm = self._portal.wrap_async_context_manager(background)
             self._health_cm.__enter__()
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -4,7 +4,10 @@ Built-in providers are registered by import path and imported only when first us
 so ``import tokenwire`` loads no provider module. Third-party providers plug in through
 the ``tokenwire.providers`` entry-point group: each entry point's name is the provider
 name and its object a :class:`~tokenwire.providers.base.Provider` subclass or a factory
-returning one.
+returning one. The default registry reads the entry points when a name it does not
+have built in is asked for, or when the whole set is (:meth:`ProviderRegistry.names`):
+``importlib.metadata`` and the scan of every installed distribution cost ~1 MB and
+milliseconds that an application using built-in providers never pays.
 
 Only providers that really work are registered; there are no placeholders.
 """
@@ -85,6 +88,9 @@ class ProviderRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[str, Union[str, ProviderFactory]] = {}
+        # Set on the default registry until its entry points are read (see _plugins).
+        self._plugins_pending = False
+        self._plugins_lock = threading.Lock()
 
     @classmethod
     def default(cls) -> ProviderRegistry:
@@ -95,31 +101,46 @@ class ProviderRegistry:
                     registry = cls()
                     for name, target in _BUILTINS.items():
                         registry._entries[name] = target
-                    registry.load_entry_points()
+                    registry._plugins_pending = True
                     cls._default = registry
         return cls._default
+
+    def _plugins(self) -> None:
+        """Read the entry points now if that was put off (the default registry)."""
+        if self._plugins_pending:
+            with self._plugins_lock:
+                if self._plugins_pending:
+                    self.load_entry_points()
+                    self._plugins_pending = False
 
     def register(self, name: str, factory: Union[str, ProviderFactory], *, replace: bool = False) -> None:
         """Register ``factory`` (a Provider subclass, a callable, or ``"module:attr"``) as ``name``."""
         if not name or "/" in name:
             raise ValueError(f"invalid provider name {name!r} (non-empty, no '/')")
+        self._plugins()
         if name in self._entries and not replace:
             raise ValueError(f"provider {name!r} is already registered (pass replace=True to override)")
         self._entries[name] = factory
 
     def unregister(self, name: str) -> None:
         """Remove a provider; unknown names raise ``KeyError``."""
+        self._plugins()
         del self._entries[name]
 
     def names(self) -> list[str]:
         """Registered provider names, sorted."""
+        self._plugins()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        if name in self._entries:
+            return True
+        self._plugins()
         return name in self._entries or (isinstance(name, str) and self._alias(name) in self._entries)
 
     def aliases(self) -> dict[str, str]:
         """Alternative spellings accepted by :meth:`create` (alias → registered name)."""
+        self._plugins()
         return {alias: target for alias, target in _ALIASES.items() if target in self._entries}
 
     def _alias(self, name: str) -> str:
@@ -127,7 +148,9 @@ class ProviderRegistry:
 
     def factory(self, name: str) -> ProviderFactory:
         """The factory for ``name`` (importing a built-in module on first use)."""
-        name = self._alias(name)
+        if name not in self._entries:
+            self._plugins()
+            name = self._alias(name)
         try:
             entry = self._entries[name]
         except KeyError:

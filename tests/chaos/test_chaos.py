@@ -226,8 +226,8 @@ async def test_429_storm_with_enforced_limits_never_breaks_a_stream(
                     group.start_soon(one, i, OPENAI if i % 2 else "route:r")
             stats = client.manager.limiter(OPENAI).stats()
             assert_pools_idle(client.manager)
-    # Direct requests may also be refused by the breaker the 429s opened (they count).
-    assert set(tally.errors()) <= {"RateLimitError", "CircuitOpenError"}, tally.errors()
+    # Direct requests may run out of retries; 429s never open a breaker (they are ignored).
+    assert set(tally.errors()) <= {"RateLimitError"}, tally.errors()
     assert tally.successes >= 30
     # The storm happened, and the limiter learned the server's limit from its headers.
     assert len(openai_server.requests) > 20

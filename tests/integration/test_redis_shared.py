@@ -14,7 +14,11 @@ What is shown:
   loopback mock server over a bounded window (and do use it: the count reaches the burst);
 - a breaker opened in one process is open in another, and a reset travels back;
 - Redis failures are :class:`SharedStateError` (fail closed) or fall back to the local
-  state (fail open), as configured.
+  state (fail open), as configured;
+- ``ProviderManager(shared_state=SharedState.from_url(…))`` wires it all: manager
+  processes share one RPM quota (counted at the loopback server), and failures in one
+  process open the breaker in the other, which then refuses without a request of its
+  own; a recovery travels back the same way.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenwire
-from tokenwire.errors import APIConnectionError, CircuitOpenError, ConfigurationError
+from tokenwire.errors import APIConnectionError, CircuitOpenError, ConfigurationError, ServerError
+from tokenwire.manager import ManagerEvent, ProviderManager
 from tokenwire.resilience import (
     AdaptiveRateLimiter,
     BreakerConfig,
@@ -47,11 +52,14 @@ from tokenwire.resilience import (
     CircuitBreaker,
     FakeClock,
     LimiterConfig,
+    RetryPolicy,
+    SharedState,
     default_counts_as_failure,
     is_retryable,
 )
 from tokenwire.resilience.limiter import RateBucket
-from tokenwire.testing import Answer, OpenAIMockServer, RecordedRequest
+from tokenwire.testing import Answer, OpenAIMockServer, RecordedRequest, faults
+from tokenwire.types import ChatRequest, Message
 
 REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("TOKENWIRE_REQUIRE_REDIS") == "1"
 
@@ -773,3 +781,227 @@ async def test_a_grant_cancelled_in_flight_is_given_back() -> None:
     backend.release.set()
     permit = await limiter.acquire(200)  # shared buckets always go through the backend
     assert permit.charged_tokens == 200 and tokens.available(clock.now()) == 300.0
+
+
+# ---------------------------------------------------------------------------
+# The manager on shared state
+# ---------------------------------------------------------------------------
+
+BROKEN = "openai/gpt-4o"  # the target whose breaker the tests open
+QUOTA = "openai/gpt-4o-mini"  # the target with a shared RPM quota
+
+
+def _sent_to(server: OpenAIMockServer, target: str) -> int:
+    """Generation requests for ``target``'s model that reached ``server``."""
+    model = target.partition("/")[2]
+    return sum(1 for r in server.requests if r.method == "POST" and r.json().get("model") == model)
+
+
+def _manager(server: OpenAIMockServer, shared: SharedState, **options: Any) -> ProviderManager:
+    options.setdefault("retry", RetryPolicy(max_retries=0))
+    options.setdefault(
+        "breaker_config",
+        BreakerConfig(window_size=4, minimum_calls=4, open_duration=0.3, max_open_duration=0.3, half_open_calls=1),
+    )
+    return ProviderManager(
+        providers={"openai": {"api_key": "sk-test", "base_url": server.base_url}}, shared_state=shared, **options
+    )
+
+
+def _ask(target: str) -> ChatRequest:
+    return ChatRequest(model=target, messages=(Message("user", "hi"),))
+
+
+@pytest.mark.anyio
+async def test_manager_processes_share_one_quota_and_one_breaker(
+    redis_url: str, prefix: str, spawn: Any, counting_server: tuple[OpenAIMockServer, list[float]]
+) -> None:
+    server, _ = counting_server
+    rpm, open_duration = 30, 2.0
+    config = {
+        "url": redis_url,
+        "prefix": prefix,
+        "base_url": server.base_url,
+        "open_duration": open_duration,
+        "quota_target": QUOTA,
+        "rpm": rpm,
+    }
+    first, second = await spawn("manager", config), await spawn("manager", config)
+    with anyio.fail_after(60):  # start-up of fresh interpreters on a loaded 2-core machine
+        assert await first.line() == "ready"
+        assert await second.line() == "ready"
+
+    async def command(worker: _Worker, **fields: Any) -> dict[str, Any]:
+        await worker.send(json.dumps(fields))
+        return await worker.answer()
+
+    # 1. Failures in the first process open its breaker (4 of 4 calls failed).
+    server.set_default_fault(faults.ServerFault(500))
+    with anyio.fail_after(20):
+        opened = await command(first, do="until_open", target=BROKEN)
+    assert opened["outcomes"] == ["ServerError"] * 4 and opened["state"] == "open"
+    assert _sent_to(server, BROKEN) == 4
+
+    # 2. The second process refuses at once, having seen no failure and sent nothing.
+    with anyio.fail_after(20):
+        refused = await command(second, do="chat", target=BROKEN)
+    assert refused["error"] == "CircuitOpenError" and refused["state"] == "open", refused
+    assert 0.0 < refused["retry_in"] <= open_duration  # the interval the first process chose
+    assert (refused["requests"], refused["rejected"], refused["errors"]) == (0, 1, {})
+    assert _sent_to(server, BROKEN) == 4
+    server.set_default_fault(None)
+
+    # 3. Both hammer another target for longer than that interval: one RPM quota between them.
+    started = time.monotonic()
+    for worker in (first, second):
+        await worker.send(json.dumps({"do": "hammer", "target": QUOTA, "duration": 2.5, "tasks": 4}))
+    with anyio.fail_after(30):
+        sent = [int((await worker.answer())["sent"]) for worker in (first, second)]
+    elapsed = time.monotonic() - started
+    arrived = _sent_to(server, QUOTA)
+    assert arrived >= sum(sent)  # (a caller cut off at the deadline may have sent one more)
+    assert arrived <= math.floor(rpm + rpm / 60 * elapsed), (sent, elapsed)  # never over it...
+    assert arrived >= rpm and all(n > 0 for n in sent), sent  # ...and used by both
+
+    # 4. Recovery: the second process's probe succeeds and closes the breaker; the first
+    # adopts that through its background sync, without a probe of its own.
+    with anyio.fail_after(20):
+        recovered = await command(second, do="chat", target=BROKEN)
+        assert recovered["ok"] and recovered["state"] == "closed", recovered
+        probes = _sent_to(server, BROKEN)
+        assert probes == 5
+        while (await command(first, do="state", target=BROKEN))["state"] != "closed":
+            await anyio.sleep(0.02)
+        assert _sent_to(server, BROKEN) == probes
+        again = await command(first, do="chat", target=BROKEN)
+    assert again["ok"] and again["state"] == "closed" and again["errors"] == {"ServerError": 4}
+    for worker in (first, second):
+        await worker.send("exit")
+
+
+@pytest.mark.anyio
+async def test_managers_adopt_each_others_openings_and_recoveries(redis_url: str, prefix: str) -> None:
+    with OpenAIMockServer(api_key="sk-test") as server:
+        one = _manager(server, SharedState.from_url(redis_url, prefix=prefix))
+        two = _manager(server, SharedState.from_url(redis_url, prefix=prefix))
+        seen: list[ManagerEvent] = []
+        two.add_listener(seen.append)
+        with anyio.fail_after(20):
+            async with one, two:
+                server.set_default_fault(faults.ServerFault(503))
+                for _ in range(4):
+                    with pytest.raises(ServerError):
+                        await one.chat(_ask(BROKEN))
+                assert one.breaker(BROKEN).state is BreakerState.OPEN
+                # The opening is written at once in the background; flushing makes
+                # "at once" deterministic for the test.
+                assert one.shared_state is not None
+                await one.shared_state.flush()
+                with pytest.raises(CircuitOpenError) as refused:
+                    await two.chat(_ask(BROKEN))
+                assert refused.value.retry_at is not None
+                assert 0.0 < refused.value.retry_at - two.clock.now() <= 0.3
+                assert _sent_to(server, BROKEN) == 4
+                target = two.metrics.target(BROKEN)
+                assert (target["requests"], target["rejected"], target["errors"]) == (0, 1, {})
+                assert target["breaker_state"] == "open"  # two's listeners and metrics saw it
+
+                server.set_default_fault(None)
+                await anyio.sleep(0.35)  # the open interval ends (real time: two processes' clocks)
+                assert (await two.chat(_ask(BROKEN))).text  # two's own half-open probe
+                assert two.breaker(BROKEN).state is BreakerState.CLOSED
+                probes = _sent_to(server, BROKEN)
+                while one.breaker(BROKEN).state is not BreakerState.CLOSED:  # the background sync
+                    await anyio.sleep(0.01)
+                assert _sent_to(server, BROKEN) == probes
+            breaker_moves = [(e.previous, e.state) for e in seen if e.kind == "breaker"]
+            assert breaker_moves == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+            # Closed and still usable: the next call reconnects to Redis.
+            assert (await one.chat(_ask(BROKEN))).text
+            await one.aclose()
+
+
+@pytest.mark.anyio
+async def test_manager_limiters_share_a_quota_in_one_process_too(redis_url: str, prefix: str) -> None:
+    limits = {"limiter_configs": {QUOTA: LimiterConfig(requests_per_minute=3)}}
+    with OpenAIMockServer(api_key="sk-test") as server:
+        one = _manager(server, SharedState.from_url(redis_url, prefix=prefix), **limits)
+        two = _manager(server, SharedState.from_url(redis_url, prefix=prefix), **limits)
+        async with one, two:
+            with anyio.fail_after(10):
+                for manager in (one, two, one):
+                    assert (await manager.chat(_ask(QUOTA))).text
+                with anyio.move_on_after(0.3) as waiting:  # the fourth would wait 20 s
+                    await two.chat(_ask(QUOTA))
+        assert waiting.cancelled_caught
+        assert _sent_to(server, QUOTA) == 3
+
+
+@pytest.mark.anyio
+async def test_a_manager_fails_closed_when_redis_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    with OpenAIMockServer(api_key="sk-test") as server:
+        closed = _manager(server, SharedState.from_url(_dead_url(), timeout=1.0))
+        with anyio.fail_after(10), pytest.raises(SharedStateError) as raised:
+            await closed.chat(_ask(BROKEN))
+        assert isinstance(raised.value, ConfigurationError)
+        assert server.requests == []  # nothing sent without the shared state
+        assert closed.breaker(BROKEN).stats().calls == 0  # and nothing counted against the provider
+        await closed.aclose()
+
+        opened = _manager(server, SharedState.from_url(_dead_url(), timeout=1.0, on_error="local"))
+        with anyio.fail_after(10):
+            assert (await opened.chat(_ask(BROKEN))).text
+        assert any("fall back" in r.getMessage() for r in caplog.records)
+        await opened.aclose()
+
+
+def test_the_sync_client_runs_the_shared_state_sync(redis_url: str, prefix: str) -> None:
+    with OpenAIMockServer(api_key="sk-test") as server:
+        seen: list[ManagerEvent] = []
+        with tokenwire.Client(
+            providers={"openai": {"api_key": "sk-test", "base_url": server.base_url}},
+            shared_state=SharedState.from_url(redis_url, prefix=prefix),
+            retry=RetryPolicy(max_retries=0),
+        ) as client:
+            client.manager.add_listener(seen.append)
+            assert client.chat(BROKEN, [{"role": "user", "content": "hi"}]).text  # creates the breaker
+
+            async def trip_elsewhere() -> None:
+                async with RedisBreakerStore.from_url(redis_url, prefix=prefix) as store:
+                    elsewhere = CircuitBreaker(BROKEN, BreakerConfig(open_duration=30.0))
+                    store.bind(elsewhere)
+                    elsewhere.trip()
+                    await store.flush()
+
+            asyncio.run(trip_elsewhere())
+            # No call from here: the background sync (on the client's loop thread) adopts it.
+            deadline = time.monotonic() + 10
+            while not any(e.kind == "breaker" and e.state == "open" for e in seen):
+                assert time.monotonic() < deadline, seen
+                time.sleep(0.01)
+            with pytest.raises(CircuitOpenError):
+                client.chat(BROKEN, [{"role": "user", "content": "hi"}])
+        assert _sent_to(server, BROKEN) == 1
+
+
+def test_the_readme_redis_snippet_runs(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Sharing rate limits and circuit breakers across processes (Redis)", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'prefix="myapp"' in code
+    with OpenAIMockServer(api_key="sk-readme-0000000000") as server:
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-0000000000")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        for var in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+            monkeypatch.delenv(var, raising=False)
+        exec(compile(code.replace('prefix="myapp"', f"prefix={prefix!r}"), "README-redis", "exec"), {})
+    assert "You said: Say hi" in capsys.readouterr().out
+    client = redis_sync.Redis.from_url(redis_url)
+    try:  # the request was granted from the shared bucket
+        assert client.hget(f"{prefix}:bucket:{{{QUOTA}}}:requests", "b") == b"500"
+    finally:
+        client.close()

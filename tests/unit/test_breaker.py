@@ -20,9 +20,11 @@ from tokenwire.errors import (
     CircuitOpenError,
     NotFoundError,
     OverloadedError,
+    ProviderError,
     RateLimitError,
     ServerError,
     StreamDecodeError,
+    stream_error,
 )
 from tokenwire.resilience import (
     BreakerConfig,
@@ -30,6 +32,7 @@ from tokenwire.resilience import (
     CircuitBreaker,
     FakeClock,
     default_counts_as_failure,
+    is_rate_limit,
 )
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
@@ -157,17 +160,17 @@ def http(status: int, body: bytes = b"{}") -> Any:
         http(502),
         http(503),
         http(529),
-        http(429),
         http(408),
+        http(409),
         OverloadedError("overloaded"),
-        RateLimitError("slow down"),
+        stream_error("Overloaded", error_type="overloaded_error"),
         APIConnectionError("reset"),
         APITimeoutError("timeout"),
         StreamDecodeError("bad CRC", 12),
     ],
 )
 def test_counting_errors(error: BaseException) -> None:
-    assert default_counts_as_failure(error)
+    assert default_counts_as_failure(error) and not is_rate_limit(error)
     breaker = make(window_size=2, minimum_calls=2, failure_rate_threshold=1.0)
     fail(breaker, 2, error)
     assert breaker.state is OPEN
@@ -181,7 +184,6 @@ def test_counting_errors(error: BaseException) -> None:
         http(403),
         http(404),
         http(422),
-        http(429, b'{"error": {"type": "insufficient_quota", "message": "no credit"}}'),
         BadRequestError("bad"),
         AuthenticationError("bad key"),
         NotFoundError("no model"),
@@ -196,6 +198,101 @@ def test_client_errors_count_as_successes(error: BaseException) -> None:
     stats = breaker.stats()
     assert stats.state is CLOSED
     assert (stats.calls, stats.failures) == (2, 0)
+
+
+RATE_LIMITS = [
+    http(429),
+    http(429, b'{"error": {"type": "insufficient_quota", "message": "no credit"}}'),
+    RateLimitError("slow down"),  # in a stream: no status
+    stream_error("Rate limit reached", code="rate_limit_exceeded"),
+    stream_error("Too many tokens, please wait", error_type="throttlingException"),  # Bedrock
+    stream_error("Resource exhausted", error_type="RESOURCE_EXHAUSTED"),  # Gemini
+    ProviderError("429 from a gateway", status=429),
+]
+
+
+@pytest.mark.parametrize("error", RATE_LIMITS)
+def test_rate_limits_are_ignored_by_default(error: BaseException) -> None:
+    assert is_rate_limit(error)
+    recorder = Recorder()
+    breaker = CircuitBreaker("k", BreakerConfig(window_size=2, minimum_calls=2), listeners=(recorder,))
+    fail(breaker, 50, error)  # a 429 storm
+    stats = breaker.stats()
+    assert stats.state is CLOSED and recorder.events == []
+    assert (stats.calls, stats.failures) == (0, 0)  # neither failures nor successes
+
+
+def test_ignored_errors_do_not_dilute_the_failure_rate() -> None:
+    breaker = make(window_size=4, minimum_calls=4, failure_rate_threshold=1.0)
+    for _ in range(2):
+        fail(breaker, 1)
+        fail(breaker, 3, http(429))
+    assert (breaker.stats().calls, breaker.stats().failures) == (2, 2)
+    fail(breaker, 2)  # four real failures in a row: had the 429s been successes, 4/7 < 100 %
+    assert breaker.state is OPEN
+
+
+def test_an_ignored_probe_frees_its_slot_without_deciding() -> None:
+    clock = FakeClock()
+    breaker = half_open(clock, half_open_calls=2)
+    first, second = breaker.acquire(), breaker.acquire()
+    assert breaker.allow() is None  # both slots taken
+    first.record_failure(http(429))
+    stats = breaker.stats()
+    assert stats.state is HALF_OPEN
+    assert (stats.half_open_in_flight, stats.half_open_successes) == (1, 0)
+    second.record_success()
+    assert breaker.state is HALF_OPEN  # two successes are needed; the 429 was not one
+    breaker.acquire().record_success()
+    assert breaker.state is CLOSED
+
+
+def test_an_ignored_error_is_not_a_slow_call_either() -> None:
+    clock = FakeClock()
+    breaker = make(clock, window_size=2, minimum_calls=2, slow_call_duration=1.0)
+    for _ in range(3):
+        permit = breaker.acquire()
+        clock.advance(30.0)  # waited out a long retry-after, then 429 again
+        permit.record_failure(http(429))
+    assert (breaker.stats().calls, breaker.stats().slow_calls) == (0, 0)
+
+
+def test_a_stale_ignored_result_changes_nothing() -> None:
+    clock = FakeClock()
+    breaker = make(clock)
+    stale = breaker.acquire()
+    open_breaker(breaker)
+    clock.set_time(breaker.retry_at or 0.0)
+    probe = breaker.acquire()
+    stale.record_failure(http(429))
+    assert breaker.stats().half_open_in_flight == 1
+    probe.record_failure(http(429))
+    assert breaker.stats().half_open_in_flight == 0
+
+
+def test_rate_limits_count_when_nothing_is_ignored() -> None:
+    config = {"window_size": 4, "minimum_calls": 4, "ignore_error": None}
+    breaker = make(**config)
+    fail(breaker, 4, http(429))
+    assert breaker.state is OPEN  # retryable, so default_counts_as_failure counts it
+    assert default_counts_as_failure(http(429))
+    out_of_credit = make(**config)
+    fail(out_of_credit, 4, http(429, b'{"error": {"type": "insufficient_quota", "message": "no credit"}}'))
+    stats = out_of_credit.stats()
+    assert (stats.state, stats.calls, stats.failures) == (CLOSED, 4, 0)  # not retryable: a success
+
+
+def test_custom_ignore_predicate_replaces_the_default() -> None:
+    breaker = make(
+        window_size=2,
+        minimum_calls=2,
+        failure_rate_threshold=1.0,
+        ignore_error=lambda e: isinstance(e, APITimeoutError),
+    )
+    fail(breaker, 5, APITimeoutError("read timeout"))
+    assert breaker.stats().calls == 0
+    fail(breaker, 2, http(429))  # no longer ignored: counted (retryable)
+    assert breaker.state is OPEN
 
 
 def test_custom_predicate() -> None:

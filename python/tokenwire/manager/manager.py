@@ -50,6 +50,14 @@ one account-wide quota take ``limiter_scope={"name": "provider"}`` (or
 an ``async with`` block (``async with ProviderManager(health_interval=30)`` does the
 same for the manager's lifetime).
 
+**Shared state.** With ``shared_state=`` a :class:`~tokenwire.resilience.SharedState`
+(Redis), every limiter keeps its buckets there and every breaker is bound to it, so
+all the processes configured alike share one quota per limiter key and see each
+other's breaker openings: step 1 above first syncs the target's breaker (a read cached
+for a fraction of a second), and ``async with manager`` also runs a background task
+keeping every breaker in step. ``aclose`` writes what is queued and closes the Redis
+connections (see :mod:`tokenwire.resilience.shared`).
+
 Not thread-safe: a manager belongs to one event loop (the sync
 :class:`~tokenwire.Client` runs its manager on its own loop thread).
 """
@@ -97,6 +105,7 @@ from tokenwire.resilience.breaker import BreakerConfig, BreakerState, CircuitBre
 from tokenwire.resilience.clock import Clock
 from tokenwire.resilience.limiter import AdaptiveRateLimiter, LimiterConfig
 from tokenwire.resilience.retry import RetryPolicy, RetryState, is_retryable
+from tokenwire.resilience.shared import SharedState
 from tokenwire.types import (
     ChatRequest,
     ChatResponse,
@@ -114,6 +123,9 @@ _T = TypeVar("_T")
 _M = TypeVar("_M", bound="ProviderManager")
 
 logger = logging.getLogger("tokenwire.manager")
+
+# How many "provider/model" addresses ProviderManager._resolve remembers.
+_DIRECT_CACHE_SIZE = 1024
 
 #: Called with every :class:`ManagerEvent`.
 EventListener = Callable[[ManagerEvent], None]
@@ -169,7 +181,11 @@ class ProviderManager:
       provider name to either;
     - ``breaker_factory`` / ``limiter_factory``: build the breakers and limiters
       (``(key, config, clock) -> instance``) — e.g. ones whose state lives in a shared
-      store (:mod:`tokenwire.resilience.redis`); default: the in-process classes;
+      store; default: the in-process classes;
+    - ``shared_state``: a :class:`~tokenwire.resilience.SharedState` (Redis) holding
+      every limiter's buckets and every breaker's openings, shared by all processes
+      using it (see the module docstring); not combined with ``limiter_factory``
+      (breakers from ``breaker_factory`` are bound to it);
     - ``clock``: the :class:`~tokenwire.resilience.Clock` of every breaker, limiter,
       retry wait, latency measurement and health interval (the retry policy is rebound
       to it; default: the policy's clock, a :class:`~tokenwire.resilience.SystemClock`);
@@ -183,6 +199,9 @@ class ProviderManager:
     - ``latency_alpha``: EWMA weight of the ``least_latency`` strategy (0.3);
     - ``health_interval`` / ``health_timeout``: run the health monitor while the
       manager is used as ``async with`` (off by default).
+
+    ``async with manager`` runs the background work (:meth:`run_background`); leaving
+    it, or :meth:`aclose`, stops it and closes connections.
     """
 
     def __init__(
@@ -200,6 +219,7 @@ class ProviderManager:
         limiter_scope: Union[LimiterScope, Mapping[str, LimiterScope]] = "model",
         breaker_factory: Optional[BreakerFactory] = None,
         limiter_factory: Optional[LimiterFactory] = None,
+        shared_state: Optional[SharedState] = None,
         clock: Optional[Clock] = None,
         price_lookup: Optional[PriceLookup] = None,
         metrics: Optional[ProviderMetrics] = None,
@@ -225,6 +245,14 @@ class ProviderManager:
         self._limiter_scope = limiter_scope
         self._breaker_factory = breaker_factory
         self._limiter_factory = limiter_factory
+        if shared_state is not None:
+            if limiter_factory is not None:
+                raise ValueError(
+                    "shared_state builds the limiters on its shared buckets: pass shared_state or limiter_factory"
+                )
+            shared_state._claim(self)
+        #: Where limits and breaker state are shared across processes (``None``: nowhere).
+        self.shared_state = shared_state
         self.price_lookup: Optional[PriceLookup] = price_lookup
         self.metrics = metrics if metrics is not None else ProviderMetrics()
         self.tracing = Tracing(tracer)
@@ -237,6 +265,8 @@ class ProviderManager:
         self._providers: dict[str, Provider] = {}
         self._retired: list[Provider] = []
         self._routes: dict[str, Route] = {}
+        # "provider/model" address -> its Target (see _resolve).
+        self._direct: dict[str, Target] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limiters: dict[str, AdaptiveRateLimiter] = {}
         self._listeners: list[EventListener] = []
@@ -311,6 +341,10 @@ class ProviderManager:
         provider = self._providers.pop(name, None)
         self._sources.pop(name, None)
         prefix = f"{name}/"
+        if self.shared_state is not None:
+            for key, breaker in self._breakers.items():
+                if key.startswith(prefix):
+                    self.shared_state.unbind(breaker)  # a later breaker for this key binds again
         for table in (self._breakers, self._limiters):
             for key in [k for k in table if k == name or k.startswith(prefix)]:
                 del table[key]
@@ -422,8 +456,17 @@ class ProviderManager:
             route = self._routes.get(address)
             if route is not None:
                 return route, None
-        provider, model = split_model(address, self._default_provider)
-        return None, Target(provider, model)
+        target = self._direct.get(address)
+        if target is None:
+            provider, model = split_model(address, self._default_provider)
+            target = Target(provider, model)
+            if "/" in address:
+                # "provider/model" means that target whatever the routes and the default
+                # provider are: remember it (bounded: addresses come from callers).
+                if len(self._direct) >= _DIRECT_CACHE_SIZE:
+                    self._direct.clear()
+                self._direct[address] = target
+        return None, target
 
     # -- per-target resilience -------------------------------------------------------------
 
@@ -439,6 +482,8 @@ class ProviderManager:
                 breaker.add_listener(self._on_breaker_change)
             else:
                 breaker = CircuitBreaker(key, config, clock=self.clock, listeners=(self._on_breaker_change,))
+            if self.shared_state is not None:
+                self.shared_state.bind(breaker)
             self._breakers[key] = breaker
         return breaker
 
@@ -459,13 +504,19 @@ class ProviderManager:
             config = self.limiter_configs.get(key) or self.limiter_configs.get(provider) or self.limiter_config
             if self._limiter_factory is not None:
                 limiter = self._limiter_factory(key, config, self.clock)
+            elif self.shared_state is not None:
+                limiter = self.shared_state.limiter(key, config, clock=self.clock)
             else:
                 limiter = AdaptiveRateLimiter(key, config, clock=self.clock)
             self._limiters[key] = limiter
         return limiter
 
     def cost_of(self, target: Target, usage: Optional[Usage]) -> Optional[float]:
-        """USD for ``usage`` on ``target`` at the price lookup's prices (``None``: unknown)."""
+        """USD for ``usage`` on ``target``: the cost the provider reported with it
+        (``usage.cost``: OpenRouter, Vercel AI Gateway, Glama, Claude Code), else the
+        counts at the price lookup's prices (``None``: unknown)."""
+        if usage is not None and usage.cost is not None:
+            return float(usage.cost)
         if usage is None or self.price_lookup is None:
             return None
         prices = self.price_lookup(target.provider, target.model)
@@ -608,6 +659,9 @@ class ProviderManager:
 
     async def _lease(self, call: Call, target: Target, *, retry: bool, index: int) -> Lease:
         breaker = self.breaker(target)
+        if self.shared_state is not None:
+            # Adopt what other processes decided (cached: at most one read per cache_ttl).
+            await self.shared_state.sync(breaker)
         if breaker.retry_at is not None:
             # Open: refuse before queueing in the limiter for a call that cannot be made.
             self.metrics.record_rejected(target.provider, target.model)
@@ -621,15 +675,17 @@ class ProviderManager:
             self.metrics.record_rejected(target.provider, target.model)
             raise
         self.metrics.record_request(target.provider, target.model, retry=retry)
-        span = self.tracing.start(
-            call.operation,
-            target.provider,
-            target.model,
-            call.request,
-            base_url=self._base_url(target.provider),
-            attempt=index,
-            route=call.route.name if call.route is not None else None,
-        )
+        span = None
+        if self.tracing.enabled:
+            span = self.tracing.start(
+                call.operation,
+                target.provider,
+                target.model,
+                call.request,
+                base_url=self._base_url(target.provider),
+                attempt=index,
+                route=call.route.name if call.route is not None else None,
+            )
         return Lease(self, call, target, limiter, permit, breaker_permit, span, self.clock.now(), index)
 
     def _base_url(self, provider: str) -> Optional[str]:
@@ -653,7 +709,10 @@ class ProviderManager:
         """
         order = self._order(call)
         plan = self._arrange(call, order)
-        state = RetryState(self.retry)
+        policy = self.retry
+        began = policy.clock.now()
+        # Made at the first failure: most requests succeed at once.
+        state: Optional[RetryState] = None
         clock = self.clock
         position = 0
         index = 0
@@ -682,6 +741,8 @@ class ProviderManager:
                     position += 1
                     retry = False
                     continue
+                if state is None:
+                    state = RetryState(policy, started_at=began)
                 delay = state.next_delay(round_error)
                 if delay is None:
                     if round_error is error:
@@ -846,14 +907,31 @@ class ProviderManager:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self: _M) -> _M:
-        if self._health_interval is not None:
-            stack = contextlib.AsyncExitStack()
-            await stack.__aenter__()
-            try:
+    @property
+    def has_background_work(self) -> bool:
+        """Whether :meth:`run_background` has anything to run."""
+        return self._health_interval is not None or self.shared_state is not None
+
+    @contextlib.asynccontextmanager
+    async def run_background(self) -> AsyncGenerator[None, None]:
+        """Run the manager's background tasks while the block runs: the health monitor
+        (with ``health_interval``) and the shared-state sync (with ``shared_state``).
+        ``async with manager`` does this for the manager's lifetime."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._health_interval is not None:
                 await stack.enter_async_context(
                     self.run_health_monitor(self._health_interval, timeout=self._health_timeout)
                 )
+            if self.shared_state is not None:
+                await stack.enter_async_context(self.shared_state.syncing())
+            yield
+
+    async def __aenter__(self: _M) -> _M:
+        if self.has_background_work:
+            stack = contextlib.AsyncExitStack()
+            await stack.__aenter__()
+            try:
+                await stack.enter_async_context(self.run_background())
             except BaseException:
                 await stack.aclose()
                 raise
@@ -869,9 +947,10 @@ class ProviderManager:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the health monitor (if ``async with`` started it) and close every
-        provider's connection pool. Idempotent; the manager stays usable (providers
-        are built again on their next request)."""
+        """Stop the background tasks (if ``async with`` started them), close every
+        provider's connection pool, and write what the shared state still has queued
+        and close its connections. Idempotent; the manager stays usable (providers
+        are built again on their next request, Redis is reconnected)."""
         stack, self._stack = self._stack, None
         try:
             if stack is not None:
@@ -880,9 +959,14 @@ class ProviderManager:
             # Instances stay registered: a provider builds a new pool on its next request.
             providers = [*self._providers.values(), *self._retired]
             self._retired = []
-            for provider in providers:
-                with anyio.CancelScope(shield=True):
-                    await provider.aclose()
+            try:
+                for provider in providers:
+                    with anyio.CancelScope(shield=True):
+                        await provider.aclose()
+            finally:
+                if self.shared_state is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self.shared_state.aclose()
 
 
 def _check_provider_name(name: str) -> None:

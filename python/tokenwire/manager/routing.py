@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Optional, Union
 
 from tokenwire.errors import ConfigurationError
@@ -95,7 +96,9 @@ class Target:
         provider, model = split_model(address)
         return cls(provider, model)
 
-    @property
+    # Cached (in the instance dict, which a frozen dataclass still lets it write): the
+    # manager reads it several times per attempt.
+    @cached_property
     def key(self) -> str:
         """``"provider/model"``: the key of its breaker, metrics and latency record."""
         return f"{self.provider}/{self.model}"

@@ -54,7 +54,7 @@ class ManagedStream:
         self._done = False
         self._closed = False
         self._starting = False
-        self._empty = ResponseAccumulator()
+        self._empty: Optional[ResponseAccumulator] = None
         #: Every try so far: target, error (``None`` for the one that succeeded), timing.
         self.attempts: list[Attempt] = []
         #: Seconds from :meth:`start` until the first token was ready, retries and
@@ -111,7 +111,11 @@ class ManagedStream:
     @property
     def accumulator(self) -> ResponseAccumulator:
         """Everything delivered so far, assembled (text, tool calls, usage, finish)."""
-        return self._inner.accumulator if self._inner is not None else self._empty
+        if self._inner is not None:
+            return self._inner.accumulator
+        if self._empty is None:
+            self._empty = ResponseAccumulator()
+        return self._empty
 
     @property
     def closed(self) -> bool:
@@ -225,9 +229,10 @@ class ManagedStream:
         self._closed = True
         inner = self._inner
         if inner is not None:
-            # Also when the caller is being cancelled: the connection must be released.
-            with anyio.CancelScope(shield=True):
-                await inner.aclose()
+            if not inner.closed:
+                # Also when the caller is being cancelled: the connection must be released.
+                with anyio.CancelScope(shield=True):
+                    await inner.aclose()
             if not self._done:
                 self._finish(None)
 
@@ -246,7 +251,8 @@ class ManagedStream:
             lease.succeed(
                 usage=accumulator.usage,
                 finish_reason=accumulator.finish_reason,
-                request_id=inner.request_id,
+                # Only the span records it, and finding it scans the response headers.
+                request_id=inner.request_id if lease.span is not None else None,
             )
         else:
             lease.fail(error, usage=accumulator.usage)

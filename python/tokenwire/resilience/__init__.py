@@ -8,7 +8,9 @@
 - :class:`AdaptiveRateLimiter` — requests- and tokens-per-minute buckets per provider
   learned from rate-limit headers and 429s (AIMD), with fair FIFO waiting;
 - :class:`Clock` — the time source they all use: :class:`SystemClock` in production,
-  :class:`FakeClock` in tests (no real sleeping).
+  :class:`FakeClock` in tests (no real sleeping);
+- :class:`SharedState` — limits and breaker state shared by every process of a
+  deployment, in Redis (the ``redis`` extra; :mod:`tokenwire.resilience.shared`).
 
 The :class:`~tokenwire.manager.ProviderManager` composes one of each per target.
 """
@@ -23,6 +25,7 @@ from tokenwire.resilience.breaker import (
     CircuitBreaker,
     StateListener,
     default_counts_as_failure,
+    is_rate_limit,
 )
 from tokenwire.resilience.clock import Clock, FakeClock, SystemClock
 from tokenwire.resilience.headers import (
@@ -35,6 +38,7 @@ from tokenwire.resilience.headers import (
 )
 from tokenwire.resilience.limiter import AdaptiveRateLimiter, LimiterConfig, LimiterStats, Permit, QuotaStats
 from tokenwire.resilience.retry import RetryPolicy, RetryState, is_insufficient_quota, is_retryable
+from tokenwire.resilience.shared import SharedState
 
 __all__ = [
     "AdaptiveRateLimiter",
@@ -53,10 +57,12 @@ __all__ = [
     "RateLimitWindow",
     "RetryPolicy",
     "RetryState",
+    "SharedState",
     "StateListener",
     "SystemClock",
     "default_counts_as_failure",
     "is_insufficient_quota",
+    "is_rate_limit",
     "is_retryable",
     "parse_go_duration",
     "parse_rate_limit_headers",

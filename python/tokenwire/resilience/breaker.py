@@ -22,11 +22,25 @@ The open → half-open transition happens when time is observed (any call to
 :meth:`CircuitBreaker.acquire`, :attr:`~CircuitBreaker.state` or
 :meth:`~CircuitBreaker.stats`), stamped with the time it was observed.
 
-Which errors count (``counts_as_failure``, default :func:`default_counts_as_failure`):
-connection errors and timeouts, retryable provider errors (408, 409, 429, 5xx, 529,
-overloaded) and malformed streams count; client errors (400, 401, 403, 404, 422,
-``insufficient_quota``) do not — the provider answered, so for the breaker they are
-successes. Cancellation is never recorded.
+Which outcomes count: an error is first offered to ``ignore_error`` (default
+:func:`is_rate_limit`): an ignored error is neither a failure nor a success — it is not
+recorded in the window, and an ignored half-open probe frees its slot without deciding
+anything (resilience4j's ``ignoreExceptions``). Otherwise ``counts_as_failure`` (default
+:func:`default_counts_as_failure`) decides: connection errors and timeouts, 408, 409,
+5xx, 529/overloaded and malformed streams are failures; client errors (400, 401, 403,
+404, 422) are successes — the provider answered. Cancellation is never recorded.
+
+Rate limits (429, :class:`~tokenwire.errors.RateLimitError` in a stream, Bedrock
+throttling, ``insufficient_quota``) are ignored by default: a 429 says the provider is
+up and metering this account, and the :class:`~tokenwire.resilience.AdaptiveRateLimiter`
+already answers it (it pauses for ``retry-after`` and cuts its rate), while the retry
+policy fails over to the next target. Counting them would let a burst of 429s — routine
+when many workers share one quota — open the breaker for seconds to minutes, longer
+than the provider asked to wait, and for every process sharing the breaker's state.
+Nor are they successes: a window that counted them as such would hide a real outage
+behind a 429 storm. Generic HTTP pipelines treat 429 as a transient failure (.NET's
+``HttpClientResiliencePredicates.IsTransient`` does); to get that here, pass
+``BreakerConfig(ignore_error=None)`` — a 429 then counts, as it is retryable.
 
 Defaults, and why they differ from resilience4j's (window 100, minimum 100, 60 s):
 LLM calls take seconds and traffic per provider+model is often a few calls a minute,
@@ -51,7 +65,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Optional
 
-from tokenwire.errors import CircuitOpenError, StreamDecodeError
+from tokenwire.errors import CircuitOpenError, ProviderError, RateLimitError, StreamDecodeError
 from tokenwire.resilience.clock import Clock, SystemClock
 from tokenwire.resilience.retry import is_retryable
 
@@ -63,6 +77,7 @@ __all__ = [
     "CircuitBreaker",
     "StateListener",
     "default_counts_as_failure",
+    "is_rate_limit",
 ]
 
 logger = logging.getLogger("tokenwire.resilience")
@@ -84,12 +99,22 @@ StateListener = Callable[[str, BreakerState, BreakerState, float], None]
 
 
 def default_counts_as_failure(error: BaseException) -> bool:
-    """The default rule for which errors count against a provider (see module doc)."""
+    """The default rule for which errors count against a provider (see module doc):
+    retryable errors and malformed streams. It is asked only about errors that
+    ``ignore_error`` did not ignore — on its own it counts a 429 (retryable)."""
     if isinstance(error, CircuitOpenError):
         return False
     if isinstance(error, StreamDecodeError):
         return True
     return is_retryable(error)
+
+
+def is_rate_limit(error: BaseException) -> bool:
+    """Whether ``error`` is the provider refusing for rate or quota: HTTP 429 or a
+    :class:`~tokenwire.errors.RateLimitError` (also in a stream, Bedrock's
+    ``ThrottlingException``, OpenAI's ``insufficient_quota``). The default
+    ``ignore_error`` of :class:`BreakerConfig` (see the module docstring)."""
+    return isinstance(error, RateLimitError) or (isinstance(error, ProviderError) and error.status == 429)
 
 
 @dataclass(frozen=True)
@@ -104,7 +129,10 @@ class BreakerConfig:
       the open interval, growing with consecutive openings;
     - ``half_open_calls`` (3): probe calls let through when half-open;
     - ``half_open_success_ratio`` (1.0): fraction of probes that must succeed to close;
-    - ``counts_as_failure``: which errors count (``default_counts_as_failure``).
+    - ``ignore_error`` (:func:`is_rate_limit`): errors that are neither failures nor
+      successes (not recorded; ``None``: none are);
+    - ``counts_as_failure`` (:func:`default_counts_as_failure`): which of the other
+      errors count as failures.
     """
 
     window_size: int = 20
@@ -117,6 +145,7 @@ class BreakerConfig:
     half_open_calls: int = 3
     half_open_success_ratio: float = 1.0
     counts_as_failure: Callable[[BaseException], bool] = default_counts_as_failure
+    ignore_error: Optional[Callable[[BaseException], bool]] = is_rate_limit
 
     def __post_init__(self) -> None:
         if self.window_size < 1:
@@ -214,7 +243,8 @@ class BreakerPermit:
         self._breaker._on_result(self, None, duration)
 
     def record_failure(self, error: BaseException, duration: Optional[float] = None) -> None:
-        """The call failed with ``error``; whether it counts is the config's predicate."""
+        """The call failed with ``error``: ignored, a failure or a success as the config's
+        ``ignore_error`` and ``counts_as_failure`` decide."""
         self._finish()
         self._breaker._on_result(self, error, duration)
 
@@ -382,9 +412,13 @@ class CircuitBreaker:
         self._poll(now)
         if permit.generation != self._generation:
             return  # issued before the last state change: stale
+        config = self.config
+        if error is not None and config.ignore_error is not None and config.ignore_error(error):
+            # Neither outcome: nothing recorded; a probe gives its slot back undecided.
+            self._on_release(permit)
+            return
         if duration is None:
             duration = now - permit.started_at
-        config = self.config
         slow = config.slow_call_duration is not None and duration > config.slow_call_duration
         failed = slow or (error is not None and config.counts_as_failure(error))
         if self._state is BreakerState.CLOSED:

@@ -36,6 +36,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Optional
 
 from tokenwire._http import parse_retry_after
@@ -260,15 +261,29 @@ def _split_anthropic(rest: str) -> Optional[tuple[str, str, Optional[float]]]:
     return fld, kind, None
 
 
+# Every header name this module reads starts with one of these (lower-cased).
+_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+
+# What a response without any rate-limit header parses to (immutable, so shareable).
+_EMPTY = RateLimitHeaders(raw=MappingProxyType({}))
+
+
 def parse_rate_limit_headers(headers: Mapping[str, str], *, wall_now: Optional[float] = None) -> RateLimitHeaders:
     """Read the rate-limit state from response ``headers`` (any mapping; names are
     matched case-insensitively). ``wall_now`` (Unix seconds; default
     :func:`time.time`) anchors absolute reset times. Never raises on bad values."""
+    # This runs on every response, and many providers (and most non-429 answers of
+    # some) send no rate-limit header: look at the names first and read (for an
+    # ``httpx.Headers``: decode) only the values of the candidates.
+    names = [name for name in headers if name.lower().startswith(_PREFIXES)]
+    if not names:
+        return _EMPTY
     now = time.time() if wall_now is None else wall_now
     raw: dict[str, str] = {}
     # (kind, window named by the header) -> {"limit"|"remaining"|"reset"|"window": value}.
     found: dict[tuple[str, Optional[float]], dict[str, float]] = {}
-    for name, value in headers.items():
+    for name in names:
+        value = headers[name]
         lname = name.lower()
         if lname.startswith("x-ratelimit-"):
             split = _split_openai(lname[12:])

@@ -1,8 +1,11 @@
 """Rate-limit buckets and circuit-breaker state shared between processes, in Redis.
 
 Needs the ``redis`` extra (``pip install 'tokenwire[redis]'``) and the asyncio event
-loop (``redis.asyncio``). N worker processes that point at the same Redis and key
-``prefix`` share one provider quota and see each other's breaker openings::
+loop (``redis.asyncio``). With a :class:`~tokenwire.manager.ProviderManager` (or a
+client) there is nothing to wire: ``shared_state=SharedState.from_url(url)``
+(:class:`tokenwire.resilience.SharedState`) builds both stores below and drives them.
+By hand — N worker processes that point at the same Redis and key ``prefix`` share one
+provider quota and see each other's breaker openings::
 
     from tokenwire.resilience import AdaptiveRateLimiter, CircuitBreaker, LimiterConfig
     from tokenwire.resilience.redis import RedisBreakerStore, RedisBucketStore
@@ -494,6 +497,11 @@ def _client_from_url(url: str, timeout: float) -> redis_asyncio.Redis:
         raise ConfigurationError(f"invalid Redis URL: {exc}") from exc
 
 
+def _cancel(tasks: set[asyncio.Task[None]]) -> None:
+    for task in tuple(tasks):
+        task.cancel()  # each leaves the set through its done callback
+
+
 def _spawn(coro_fn: Any, tasks: set[asyncio.Task[None]]) -> bool:
     """Start ``coro_fn()`` on the running asyncio loop, if any (kept in ``tasks``)."""
     try:
@@ -956,15 +964,19 @@ class RedisBucketStore:
     # -- lifecycle -------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Apply what is still queued (failures are logged) and close an owned client."""
+        """Apply what is still queued (failures are logged) and close an owned client.
+
+        The store stays usable: its buckets keep their views, and the next call
+        reconnects (``redis.asyncio`` clients reopen their connections on use)."""
         try:
             if self._dirty_buckets:
                 await self.flush()
         except SharedStateError as exc:
             logger.warning("rate-limit changes not written to Redis at close: %s", exc)
         finally:
-            for task in tuple(self._tasks):
-                task.cancel()
+            _cancel(self._tasks)
+            # A flush task cancelled before it ran never clears the flag itself.
+            self._flushing = False
             await self._runner.aclose()
 
 
@@ -1256,20 +1268,28 @@ class RedisBreakerStore:
                     logger.warning("circuit-breaker state not synchronised with Redis: %s", exc)
             await anyio.sleep(period)
 
-    async def aclose(self) -> None:
-        """Write what is still queued (failures are logged), unbind every breaker and
-        close an owned client."""
+    async def disconnect(self) -> None:
+        """Write what is still queued (failures are logged) and close an owned client,
+        keeping every breaker bound: the next call reconnects (``redis.asyncio``
+        clients reopen their connections on use). What a manager does on ``aclose``."""
         try:
             if self._pending:
                 await self.flush()
         except SharedStateError as exc:
             logger.warning("circuit-breaker changes not written to Redis at close: %s", exc)
         finally:
-            for task in tuple(self._tasks):
-                task.cancel()
+            _cancel(self._tasks)
+            # A flush task cancelled before it ran never clears the flag itself.
+            self._flushing = False
+            await self._runner.aclose()
+
+    async def aclose(self) -> None:
+        """:meth:`disconnect`, then unbind every breaker."""
+        try:
+            await self.disconnect()
+        finally:
             for breaker in tuple(self._breakers.values()):
                 self.unbind(breaker)
-            await self._runner.aclose()
 
 
 if TYPE_CHECKING:
