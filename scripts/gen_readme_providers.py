@@ -103,7 +103,9 @@ def render() -> str:
         f"Model facts and prices (USD per million tokens) come from Roo-Code's model tables at `{commit[:10]}`.",
         "`tokenwire models <provider>` lists a provider's models with context window and prices (the live list",
         "merged with the catalog, or the catalog alone without a key); `tokenwire cost provider/model` prices a",
-        "request the way Roo-Code does.",
+        "request the way Roo-Code does. A cost the provider bills itself (OpenRouter, Vercel AI Gateway, Glama,",
+        "Claude Code) arrives as `Usage.cost`; `tokenwire.catalog.cost` and the manager's `cost_usd` use it",
+        "instead of the formula.",
     ]
     if unregistered:
         listed = ", ".join(f"`{n}`" for n in unregistered)

@@ -202,7 +202,7 @@ async def test_exact_arguments_stdin_and_environment(fake: Fake, provider: Claud
         ),
     )
     tokens, _ = await collect(provider, request)
-    assert tokens == [TextDelta("Hello!"), Finish("success"), Usage(10, 5)]
+    assert tokens == [TextDelta("Hello!"), Finish("success"), Usage(10, 5, cost=0.0123)]
     seen = fake.captured()
     assert seen["argv"] == [
         "-p",
@@ -302,9 +302,11 @@ async def test_text_thinking_usage_and_cost(fake: Fake, provider: ClaudeCodeProv
         ReasoningDelta("[Redacted thinking block]"),
         TextDelta("Part one, part two."),
         Finish("end_turn"),
-        Usage(100, 43, cache_read_tokens=80, cache_write_tokens=20),
+        Usage(100, 43, cache_read_tokens=80, cache_write_tokens=20, cost=0.0421),
     ]
+    # The CLI's total_cost_usd is the usage's reported cost (and the stream's).
     assert stream.cost == 0.0421
+    assert stream.accumulator.usage is not None and stream.accumulator.usage.cost == 0.0421
     assert stream.session_id == "session-1"
     assert stream.result is not None and stream.result["num_turns"] == 1
     assert stream.exit_code == 0 and stream.closed
@@ -320,8 +322,9 @@ async def test_uncoalesced_tokens(fake: Fake) -> None:
 
 async def test_subscription_use_costs_nothing(fake: Fake, provider: ClaudeCodeProvider) -> None:
     fake.play([init("none"), assistant([{"type": "text", "text": "hi"}]), result(1.5)])
-    _, stream = await collect(provider, req())
+    tokens, stream = await collect(provider, req())
     assert stream.cost == 0.0
+    assert tokens[-1] == Usage(10, 5, cost=0.0)
 
 
 async def test_one_response_printed_per_block_counts_once(fake: Fake, provider: ClaudeCodeProvider) -> None:
@@ -337,7 +340,7 @@ async def test_one_response_printed_per_block_counts_once(fake: Fake, provider: 
         ]
     )
     tokens, _ = await collect(provider, req())
-    assert tokens[-1] == Usage(8, 13, cache_read_tokens=150, cache_write_tokens=10)
+    assert tokens[-1] == Usage(8, 13, cache_read_tokens=150, cache_write_tokens=10, cost=0.0123)
 
 
 async def test_recorded_subagent_stream(fake: Fake, provider: ClaudeCodeProvider) -> None:
@@ -358,7 +361,7 @@ async def test_recorded_subagent_stream(fake: Fake, provider: ClaudeCodeProvider
     assert tokens == [
         ReasoningDelta("Delegating."),
         Finish("success"),
-        Usage(sums[0], sums[1], cache_read_tokens=sums[2], cache_write_tokens=sums[3]),
+        Usage(sums[0], sums[1], cache_read_tokens=sums[2], cache_write_tokens=sums[3], cost=0.25),
     ]
     assert sums == [8, 18, 11634, 21258]
     assert stream.cost == 0.25
@@ -379,7 +382,7 @@ async def test_chat_and_complete(fake: Fake, provider: ClaudeCodeProvider) -> No
         "claude-sonnet-4-20250514",
         "success",
     )
-    assert answer.usage == Usage(10, 5)
+    assert answer.usage == Usage(10, 5, cost=0.0123)
     completion = await provider.complete(CompletionRequest(model="claude-sonnet-4-20250514", prompt="Say hi"))
     assert completion.text == "Hello!"
     assert json.loads(fake.captured()["stdin"]) == [{"role": "user", "content": "Say hi"}]
@@ -437,7 +440,7 @@ async def test_error_result_and_max_turns(fake: Fake, provider: ClaudeCodeProvid
         [init(), assistant([{"type": "text", "text": "partial"}]), result(subtype="error_max_turns", is_error=True)]
     )
     tokens, _ = await collect(provider, req())
-    assert tokens == [TextDelta("partial"), Finish("error_max_turns"), Usage(10, 5)]
+    assert tokens == [TextDelta("partial"), Finish("error_max_turns"), Usage(10, 5, cost=0.0123)]
     fake.play(
         [
             init(),

@@ -230,6 +230,27 @@ def test_cost_with_a_fetched_model_info_uses_its_prices() -> None:
     assert catalog.cost(usage(300_000, 0), "gemini", info) == pytest.approx(300_000 * 2.5 / 1e6)
 
 
+def test_a_reported_cost_wins_over_the_formula() -> None:
+    # The provider's own bill (Usage.cost) is the cost, as Roo shows it: for any provider,
+    # for models the catalog does not know, and whatever the pricing options say.
+    billed = Usage(10_000, 2_000, cost=0.0421)
+    assert catalog.cost(billed, "openrouter", "anthropic/claude-sonnet-4") == 0.0421
+    assert catalog.cost(billed, "openrouter", "no/such-model") == 0.0421
+    assert catalog.cost(billed, "no-such-provider", "no-such-model") == 0.0421
+    assert catalog.cost(billed, "openai", "gpt-4o", service_tier="flex", convention="free") == 0.0421
+    fetched = ModelInfo(id="some/router-model", provider="openrouter", input_price=1.0, output_price=2.0)
+    assert catalog.cost(billed, "openrouter", fetched) == 0.0421
+    # A reported 0 (a subscription, a free model) is a cost of 0, not "unknown".
+    assert catalog.cost(Usage(10_000, 2_000, cost=0.0), "claude-code", "claude-sonnet-4-5") == 0.0
+    # No reported cost: the formula, as before.
+    formula = catalog.cost(Usage(10_000, 2_000), "openrouter", "anthropic/claude-sonnet-4")
+    assert formula is not None and formula != 0.0421
+    # The breakdown always prices the counts: the reported cost does not change it.
+    breakdown = catalog.cost_breakdown(billed, "openrouter", "anthropic/claude-sonnet-4")
+    assert breakdown is not None and breakdown.reported and breakdown.total == formula
+    assert catalog.cost_breakdown(billed, "openrouter", "no/such-model") is None
+
+
 # -- pricing rules ----------------------------------------------------------------------------
 def test_pricing_rules_per_provider() -> None:
     expected = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -200,10 +200,55 @@ def test_parser_stop_reason_and_result() -> None:
     parser.feed_line(line(assistant([{"type": "text", "text": "x"}], {"output_tokens": 1}, stop_reason="max_tokens")))
     parser.feed_line(line(assistant([], {"output_tokens": 1}, stop_reason="end_turn")))
     end = parser.feed_line(line({"type": "result", "subtype": "success", "total_cost_usd": 0.5, "session_id": "z"}))
-    assert end == [Finish("max_tokens"), Usage(0, 2)]
+    assert end == [Finish("max_tokens"), Usage(0, 2, cost=0.5)]
     assert (parser.cost, parser.session_id) == (0.5, "z")
     assert parser.feed_line(line(assistant([{"type": "text", "text": "after"}]))) == []
     assert parser.finish() == []
+
+
+@pytest.mark.parametrize(
+    ("source", "reported", "cost"),
+    [
+        ("user", 0.25, 0.25),
+        ("user", 3, 3.0),
+        ("ANTHROPIC_API_KEY", 0, 0.0),
+        # Not a number: no cost (Roo would pass the value on as is).
+        ("user", "0.25", None),
+        ("user", True, None),
+        ("user", None, None),
+        # A subscription login is not billed per request, whatever the CLI prints (Roo: 0).
+        ("none", 1.5, 0.0),
+        ("none", None, 0.0),
+    ],
+)
+def test_parser_reported_cost_is_the_usage_cost(source: str, reported: Any, cost: Optional[float]) -> None:
+    parser = StreamJsonParser()
+    parser.feed_line(line({"type": "system", "subtype": "init", "apiKeySource": source}))
+    parser.feed_line(line(assistant([{"type": "text", "text": "x"}], {"input_tokens": 7, "output_tokens": 2})))
+    result: dict[str, Any] = {"type": "result", "subtype": "success"}
+    if reported is not None:
+        result["total_cost_usd"] = reported
+    end = parser.feed_line(line(result))
+    assert end == [Finish("success"), Usage(7, 2, cost=cost)]
+    assert parser.cost == cost
+    usage = end[-1]
+    assert isinstance(usage, Usage) and usage.cost == cost and (cost is None or type(usage.cost) is float)
+
+
+def test_parser_cost_without_token_counts() -> None:
+    # The result's cost is reported on a Usage even when no message carried counts.
+    parser = StreamJsonParser()
+    assert parser.feed_line(line({"type": "result", "subtype": "success", "total_cost_usd": 0.01})) == [
+        Finish("success"),
+        Usage(0, 0, cost=0.01),
+    ]
+    # Nothing reported at all: no Usage.
+    quiet = StreamJsonParser()
+    assert quiet.feed_line(line({"type": "result", "subtype": "success"})) == [Finish("success")]
+    # No result (the output just ended): the counts, without a cost.
+    cut = StreamJsonParser()
+    cut.feed_line(line(assistant([], {"input_tokens": 1, "output_tokens": 1})))
+    assert cut.finish() == [Usage(1, 1)]
 
 
 def test_parser_api_errors() -> None:

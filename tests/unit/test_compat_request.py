@@ -4,14 +4,18 @@ and the invariants of the profile table."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Optional
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import tokenwire
 from tokenwire.errors import ConfigurationError
 from tokenwire.providers import compat
-from tokenwire.providers.compat import PROFILES, ModelRule, mistral_tool_id, split_think
-from tokenwire.types import ChatRequest, ImagePart, Message, TextPart, ToolCall, coerce_messages
+from tokenwire.providers.compat import PROFILES, ModelRule, mistral_tool_id, split_think, think_tags_supported
+from tokenwire.types import ChatRequest, ImagePart, Message, TextPart, ToolCall, Usage, coerce_messages
 
 PNG = "iVBORw0KGgo="
 KEY = "sk-unit-0123456789"
@@ -24,20 +28,61 @@ def body(name: str, *messages: Any, model: str = "m", **kwargs: Any) -> dict[str
 
 
 # -- think splitting --------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("<think>a</think>b", ("a", "b")),
-        ("<think></think>", ("", "")),
-        ("<think>x<think>y</think>z</think>rest", ("xyz", "rest")),
-        ("<think>never closed", ("never closed", "")),
-        ("no tags", ("", "no tags")),
-        (" <think>not at the start</think>", ("", " <think>not at the start</think>")),
-        ("<think>a</think>b<think>c</think>", ("a", "b<think>c</think>")),
-    ],
-)
+# split_think runs the stream's splitter (the openai-chat dialect's think_tags option): blocks
+# anywhere, any number, exact tags only, no nesting, an unterminated block reasoning to the end.
+THINK_CASES: list[tuple[str, tuple[str, str]]] = [
+    ("<think>a</think>b", ("a", "b")),
+    ("<think></think>", ("", "")),
+    ("<think>never closed", ("never closed", "")),
+    ("no tags", ("", "no tags")),
+    ("", ("", "")),
+    ("mid <think>x</think> text", ("x", "mid  text")),
+    ("\n<think>after a newline</think>\n\nanswer", ("after a newline", "\n\n\nanswer")),
+    ("<think>a</think>b<think>c</think>d", ("ac", "bd")),
+    ("<think>x<think>y</think>z</think>rest", ("x<think>y", "z</think>rest")),
+    ("stray </think> close", ("", "stray </think> close")),
+    ("< think>spaced</think>", ("", "< think>spaced</think>")),
+    ("<Think>case</Think>", ("", "<Think>case</Think>")),
+    ("ends in a partial tag <thi", ("", "ends in a partial tag <thi")),
+    ("<think>ends inside a partial close </thi", ("ends inside a partial close </thi", "")),
+    ("<think>Ünïcode 思考 🌍</think>答え ✓", ("Ünïcode 思考 🌍", "答え ✓")),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), THINK_CASES)
 def test_split_think(text: str, expected: tuple[str, str]) -> None:
     assert split_think(text) == expected
+
+
+def _streamed(pieces: list[str]) -> tuple[str, str]:
+    """(reasoning, text) of a stream whose content arrives as ``pieces``, one delta each."""
+    processor = tokenwire.StreamProcessor("openai-chat", think_tags=True, coalesce=False)
+    tokens: list[Any] = []
+    for piece in pieces:
+        chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+        tokens += processor.feed(f"data: {json.dumps(chunk)}\n\n".encode())
+    tokens += processor.feed(b"data: [DONE]\n\n") + processor.finish()
+    reasoning = "".join(t.text for t in tokens if t.kind == "reasoning")
+    return reasoning, "".join(t.text for t in tokens if t.kind == "text")
+
+
+@pytest.mark.skipif(not think_tags_supported(), reason="this core's openai-chat dialect has no think_tags option")
+@pytest.mark.parametrize("text", [text for text, _ in THINK_CASES])
+def test_split_think_equals_the_stream_at_every_split(text: str) -> None:
+    # The non-streaming split equals the stream's for the same content, however the
+    # deltas cut it: at every one or two split points (tags cut anywhere), and per character.
+    whole = split_think(text)
+    assert _streamed([text]) == whole
+    assert _streamed(list(text)) == whole
+    for first in range(1, len(text)):
+        for second in range(first, len(text), 5):
+            assert _streamed([text[:first], text[first:second], text[second:]]) == whole
+
+
+@given(st.lists(st.sampled_from(["<think>", "</think>", "<", "</th", "ink>", "a", " ", "\n", "é"]), max_size=14))
+def test_split_think_equals_the_stream_property(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert split_think(text) == _streamed(parts) == _streamed([text])
 
 
 # -- message transforms ---------------------------------------------------------------------------------
@@ -374,3 +419,77 @@ def test_parse_other_model_lists() -> None:
         compat.parse_openai_models({"data": [{"id": "a"}]}, "x")[0],
         compat.parse_openai_models({"data": [{"id": "b"}]}, "x")[0],
     ]
+
+
+# -- usage lookups and non-streaming usage ----------------------------------------------------------------
+def glama_record(tokens: Any = None, cost: Any = "0.000123") -> dict[str, Any]:
+    if tokens is None:
+        tokens = {
+            "promptTokens": 120,
+            "completionTokens": 30,
+            "cacheReadInputTokens": 40,
+            "cacheCreationInputTokens": 5,
+        }
+    return {"id": "r", "tokenUsage": tokens, "totalCostUsd": cost}
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (glama_record(), Usage(120, 30, 40, 5, 0, cost=0.000123)),
+        (glama_record(cost=0.5), Usage(120, 30, 40, 5, 0, cost=0.5)),
+        (glama_record(cost="0"), Usage(120, 30, 40, 5, 0, cost=0.0)),
+        (glama_record({"promptTokens": 3}), Usage(3, 0, 0, 0, 0, cost=0.000123)),
+        (glama_record({"promptTokens": -3, "completionTokens": "x"}), Usage(0, 0, 0, 0, 0, cost=0.000123)),
+        # Not settled yet (Glama still processing), or nothing usable.
+        (glama_record(cost=None), None),
+        ({"id": "r", "tokenUsage": None, "totalCostUsd": None}, None),
+        ({"id": "r"}, None),
+        (glama_record(cost="NaN"), None),
+        (glama_record(cost="n/a"), None),
+        (glama_record(cost=True), None),
+        (glama_record(tokens=[1, 2]), None),
+        ([glama_record()], None),
+        ("not a record", None),
+    ],
+)
+def test_parse_glama_usage(record: Any, expected: Optional[Usage]) -> None:
+    assert compat.parse_glama_usage(record) == expected
+
+
+@pytest.mark.anyio
+async def test_usage_lookup_needs_a_profile_lookup_and_a_record_id() -> None:
+    # No network is involved: without a lookup or an id nothing is sent.
+    glama = compat.create("glama", api_key=KEY, base_url="http://127.0.0.1:9/api/gateway/openai/v1")
+    assert compat.PROFILES["glama"].usage_lookup is compat.GLAMA_USAGE
+    assert await glama.lookup_usage({}) is None
+    assert await glama.lookup_usage({"x-completion-request-id": "  "}) is None
+    deepseek = compat.create("deepseek", api_key=KEY)
+    assert await deepseek.lookup_usage({"x-completion-request-id": "abc"}) is None
+    assert [name for name, p in PROFILES.items() if p.usage_lookup is not None] == ["glama"]
+
+
+@pytest.mark.parametrize(
+    ("name", "usage", "expected"),
+    [
+        ("deepseek", {"prompt_tokens": 9, "completion_tokens": 2, "prompt_cache_hit_tokens": 4}, Usage(9, 2, 4, 0, 0)),
+        ("moonshot", {"prompt_tokens": 9, "completion_tokens": 2, "cached_tokens": 4}, Usage(9, 2, 4, 0, 0)),
+        ("openrouter", {"prompt_tokens": 9, "completion_tokens": 2, "cost": 0.25}, Usage(9, 2, 0, 0, 0, cost=0.25)),
+        ("vercel-ai-gateway", {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0}, Usage(1, 1, 0, 0, 0, cost=0.0)),
+        ("xai", None, None),
+    ],
+)
+def test_non_streaming_usage_is_read_as_the_stream_reads_it(
+    name: str, usage: Optional[dict[str, Any]], expected: Optional[Usage]
+) -> None:
+    body: dict[str, Any] = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
+    if usage is not None:
+        body["usage"] = usage
+    reply = compat.create(name, api_key=KEY).parse_chat_response(body, model="m", request_id=None)
+    assert reply.usage == expected
+    # The same usage chunk streamed through the dialect gives the same Usage.
+    if usage is not None:
+        processor = tokenwire.StreamProcessor("openai-chat")
+        chunk = json.dumps({"choices": [], "usage": usage})
+        streamed = processor.feed(f"data: {chunk}\n\ndata: [DONE]\n\n".encode()) + processor.finish()
+        assert streamed == [expected]

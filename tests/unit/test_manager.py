@@ -1092,3 +1092,109 @@ async def test_async_client_goes_through_its_manager() -> None:
     assert shared.manager is manager
     with pytest.raises(TypeError, match="either a manager"):
         AsyncClient(manager=manager, default_provider="a")
+
+
+async def test_reported_cost_wins_in_cost_of_and_metrics() -> None:
+    clock = FakeClock()
+    billed = StreamScript(steps=[[TextDelta("x")], [Finish("stop"), Usage(1000, 2000, 0, 0, 0, cost=0.042)]])
+    a = FakeProvider("a", clock, billed, text_stream("y", usage=(1000, 2000)))
+    prices = {("a", "m"): (3.0, 15.0)}
+    metrics = ProviderMetrics()
+    manager = make(clock, a, metrics=metrics, price_lookup=lambda p, m: prices.get((p, m)))
+    formula = (3.0 * 1000 + 15.0 * 2000) / 1e6
+    target = Target("a", "m")
+    assert manager.cost_of(target, Usage(1000, 2000, cost=0.25)) == 0.25
+    assert manager.cost_of(target, Usage(1000, 2000, cost=0.0)) == 0.0
+    assert manager.cost_of(target, Usage(1000, 2000)) == pytest.approx(formula)
+    assert manager.cost_of(target, None) is None
+    # Without a price lookup (or a price) a reported cost still counts.
+    bare = make(clock)
+    assert bare.cost_of(Target("z", "unknown"), Usage(1, 1, cost=0.1)) == 0.1
+    assert bare.cost_of(Target("z", "unknown"), Usage(1, 1)) is None
+    with anyio.fail_after(5):
+        assert await collect(manager.chat_stream(ask("a/m"))) == "x"
+        assert metrics.target("a/m")["cost_usd"] == 0.042
+        assert await collect(manager.chat_stream(ask("a/m"))) == "y"
+    assert metrics.target("a/m")["cost_usd"] == pytest.approx(0.042 + formula)
+
+
+# -- which errors trip a breaker; shared state wiring ------------------------------------------------
+
+
+async def test_a_429_storm_pauses_the_limiter_but_never_opens_the_breaker() -> None:
+    clock = FakeClock()
+    storm = RateLimitError("slow down", status=429, retry_after=0.5)
+    a = FakeProvider("a", clock, default=storm)
+    config = BreakerConfig(window_size=4, minimum_calls=4)
+    manager = make(clock, a, breaker_config=config, retry=RetryPolicy(max_retries=0))
+    transitions: list[ManagerEvent] = []
+    manager.add_listener(lambda e: transitions.append(e) if e.kind == "breaker" else None)
+    async with clock.autojump():
+        with anyio.fail_after(5):
+            for _ in range(12):
+                with pytest.raises(RateLimitError):
+                    await manager.chat(ask("a/m"))
+    assert len(a.calls) == 12 and transitions == []
+    stats = manager.breaker("a/m").stats()
+    assert (stats.state, stats.calls, stats.failures) == ("closed", 0, 0)
+    assert manager.limiter("a/m").stats().rate_limited >= 1
+    assert clock.now() >= 0.5  # the limiter made the callers wait out the retry-after
+    # When 429s are configured to count, the same storm opens it.
+    counted = FakeProvider("a", clock, default=storm)
+    strict = make(
+        clock,
+        counted,
+        breaker_config=BreakerConfig(window_size=4, minimum_calls=4, ignore_error=None),
+        retry=RetryPolicy(max_retries=0),
+    )
+    async with clock.autojump():
+        with anyio.fail_after(5):
+            for _ in range(4):
+                with pytest.raises(RateLimitError):
+                    await strict.chat(ask("a/m"))
+            with pytest.raises(CircuitOpenError):
+                await strict.chat(ask("a/m"))
+    assert len(counted.calls) == 4
+
+
+async def test_background_work_is_nothing_without_health_or_shared_state() -> None:
+    manager = ProviderManager()
+    assert not manager.has_background_work
+    async with manager.run_background():
+        pass
+    async with manager:
+        assert manager._stack is None
+
+
+async def test_shared_state_builds_the_limiters_and_binds_the_breakers() -> None:
+    pytest.importorskip("redis")
+    from tokenwire.resilience import SharedState
+
+    # Nothing below needs the server: no connection is made until a call needs Redis.
+    shared = SharedState.from_url("redis://127.0.0.1:1/0", prefix="unit")
+    assert shared.sync_interval == 0.125 and shared.on_error == "raise"
+    with pytest.raises(ValueError, match="limiter_factory"):
+        ProviderManager(shared_state=shared, limiter_factory=lambda k, c, clk: AdaptiveRateLimiter(k, c, clock=clk))
+    made: list[str] = []
+
+    def breaker_factory(key: str, config: BreakerConfig, clk: Any) -> CircuitBreaker:
+        made.append(key)
+        return CircuitBreaker(key, config, clock=clk)
+
+    manager = ProviderManager(shared_state=shared, breaker_factory=breaker_factory)
+    assert manager.shared_state is shared and manager.has_background_work
+    with pytest.raises(ValueError, match="another ProviderManager"):
+        ProviderManager(shared_state=shared)
+    assert manager.limiter("openai/gpt-4o")._backend is shared.buckets
+    breaker = manager.breaker("openai/gpt-4o")
+    assert made == ["openai/gpt-4o"]
+    with pytest.raises(ValueError, match="already bound"):
+        shared.bind(CircuitBreaker("openai/gpt-4o"))
+    # Unregistering a provider unbinds its breakers: a new one for the key binds again.
+    manager.register("openai")
+    await manager.unregister("openai")
+    manager.register("openai")
+    assert manager.breaker("openai/gpt-4o") is not breaker
+    await manager.aclose()  # nothing queued: nothing to write
+    with pytest.raises(ValueError, match="sync_interval"):
+        SharedState(shared.buckets, shared.breakers, sync_interval=0.0)

@@ -16,7 +16,9 @@ and are dynamic with no models.
 
 Cost (:func:`cost`, :func:`cost_breakdown`) reproduces Roo-Code's formulas, with the
 convention Roo applies to each provider — see :mod:`tokenwire.catalog._cost` and
-:func:`pricing_rule`.
+:func:`pricing_rule`. A cost the provider reported (:attr:`Usage.cost
+<tokenwire.types.Usage.cost>`: OpenRouter, Vercel AI Gateway, Glama, Claude Code) is what
+:func:`cost` returns, as Roo shows it; :func:`cost_breakdown` always prices the counts.
 
 ``merge_models`` fills the gaps of a live model list from the catalog, and
 :func:`list_models` is a provider's ``list_models()`` merged with the catalog and cached
@@ -305,7 +307,13 @@ def cost_breakdown(
     context_1m: bool = False,
     convention: Optional[Convention] = None,
 ) -> Optional[CostBreakdown]:
-    """The priced parts of ``usage`` for ``model`` on ``provider`` (see :func:`cost`)."""
+    """The priced parts of ``usage`` for ``model`` on ``provider``: the formula applied to
+    the token counts (arguments as for :func:`cost`).
+
+    Unlike :func:`cost` this ignores a cost the provider reported (``usage.cost``): it is
+    the catalog's estimate — for a provider that bills itself, what the counts cost at
+    the listed prices, which may differ from the bill (routing, discounts, BYOK fees).
+    """
     key = catalog_key(provider)
     if isinstance(model, CatalogModel):
         found: Optional[CatalogModel] = model
@@ -379,12 +387,19 @@ def cost(
     context_1m: bool = False,
     convention: Optional[Convention] = None,
 ) -> Optional[float]:
-    """The cost of ``usage`` in USD, as Roo-Code computes it; ``None`` when the model
+    """The cost of ``usage`` in USD, as Roo-Code shows it.
+
+    A cost the provider reported (``usage.cost`` is not ``None``: OpenRouter, Vercel AI
+    Gateway, Glama, Claude Code) is returned as it stands — the provider's own bill wins,
+    for any provider and any model, in the catalog or not, and the pricing options below
+    do not apply to it. Otherwise the catalog prices the token counts with the
+    provider's formula (:func:`cost_breakdown`), and the result is ``None`` when the model
     is unknown to the catalog or has no prices.
 
     Args:
         usage: the response's :class:`~tokenwire.types.Usage` (the counts as tokenwire's
-            dialects report them: input, output, cache read, cache write).
+            dialects report them: input, output, cache read, cache write; and the
+            reported cost, if any).
         provider: the provider (name or instance; see :func:`catalog_key`).
         model: a model id looked up in the catalog, or a :class:`ModelInfo` (e.g. from a
             live model list) whose prices are used.
@@ -396,6 +411,8 @@ def cost(
         convention: override the provider's convention (``"anthropic"``, ``"openai"``,
             ``"gemini"``, ``"input-output"``, ``"free"``).
     """
+    if usage.cost is not None:
+        return float(usage.cost)
     found = cost_breakdown(
         usage, provider, model, service_tier=service_tier, context_1m=context_1m, convention=convention
     )

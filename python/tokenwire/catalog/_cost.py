@@ -17,10 +17,16 @@ source line of every decision). Handlers that compute no cost leave it to Roo's 
 loop (``src/core/task/Task.ts``), which applies ``calculateApiCostAnthropic`` to the
 counts the handler reported; a handler that reports only prompt and completion tokens
 therefore has its cached tokens priced as plain input — convention ``input-output``.
-A few providers report their own cost (OpenRouter, Vercel AI Gateway, Glama, the
-Claude Code CLI): Roo shows that figure; tokenwire has only the token counts, so the
-catalog estimates with the formula that matches the provider's usage semantics
-(:attr:`PricingRule.reported` tells which ones these are).
+A few providers report their own cost: OpenRouter (``usage.cost`` plus
+``cost_details.upstream_inference_cost``), Vercel AI Gateway (``usage.cost``), Glama
+(through its completion-request API) and the Claude Code CLI (``total_cost_usd``);
+:attr:`PricingRule.reported` tells which ones these are. Roo shows that figure, and so
+does tokenwire: their adapters put it on the answer's
+:attr:`Usage.cost <tokenwire.types.Usage.cost>`, and :func:`tokenwire.catalog.cost`
+returns a reported cost as it stands — the provider's bill wins over any formula. The
+formulas here (:func:`compute`, :func:`tokenwire.catalog.cost_breakdown`) always price
+the token counts: for these providers that is an estimate (the rule's convention is the
+one matching their usage semantics), useful before a request or when no cost came back.
 """
 
 from __future__ import annotations
@@ -45,7 +51,9 @@ class PricingRule:
 
     #: The formula applied to tokenwire's :class:`~tokenwire.types.Usage`.
     convention: Convention
-    #: Roo shows a cost the provider (or CLI) reports; the formula is then an estimate.
+    #: The provider (or CLI) reports its own cost, which Roo shows (and
+    #: :func:`tokenwire.catalog.cost` returns when the usage carries it); the formula is
+    #: then an estimate.
     reported: bool
     #: Where Roo-Code decides it (file:line at the reference commit).
     source: str

@@ -52,10 +52,12 @@ The output (``--output-format stream-json``: one JSON message per line)
       Roo's plan hint for "Invalid model name").
     - ``{"type": "result", "total_cost_usd", "is_error", "subtype", "result", …}``: the
       end. ``Finish`` (the first ``stop_reason`` seen, else the result's ``subtype``) and
-      one ``Usage`` follow; the cost is on :attr:`ClaudeCodeStream.cost` (``None`` until
-      then; 0 for subscription use). An ``is_error`` result other than
-      ``error_max_turns`` (which only says the model wanted another turn) raises a
-      :class:`~tokenwire.errors.ProviderError` with the result text.
+      one ``Usage`` follow. The CLI's ``total_cost_usd`` is the usage's
+      :attr:`~tokenwire.types.Usage.cost` (and :attr:`ClaudeCodeStream.cost`); as in Roo
+      it is 0 for subscription use, whatever the CLI prints, and the ``Usage`` is emitted
+      with the cost even when no message reported token counts. An ``is_error`` result
+      other than ``error_max_turns`` (which only says the model wanted another turn)
+      raises a :class:`~tokenwire.errors.ProviderError` with the result text.
     - Everything else (``user`` messages, partial-message events) is ignored. A line
       that is not JSON is joined with the next ones while they complete a JSON document
       (Roo's rule for a message split over lines) and skipped otherwise.
@@ -83,19 +85,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, ClassVar, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Optional, Union
 
 import anyio
-from anyio.abc import Process
 
 from tokenwire._http import Timeouts, redact
 from tokenwire.errors import (
@@ -119,6 +120,9 @@ from tokenwire.types import (
     TextDelta,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from anyio.abc import Process
 
 __all__ = [
     "CLAUDE_CODE_DEFAULT_MAX_OUTPUT_TOKENS",
@@ -404,14 +408,15 @@ class StreamJsonParser:
                 self._usage_anonymous[index] += value
 
     def usage(self) -> Optional[Usage]:
-        """The usage so far (``None`` when no message reported any)."""
-        if not self._usage_seen:
+        """The usage so far, with the reported cost once the result arrived (``None`` when
+        neither a message nor the result reported any)."""
+        if not self._usage_seen and self.cost is None:
             return None
         totals = list(self._usage_anonymous)
         for counts in self._usage_by_id.values():
             for index, value in enumerate(counts):
                 totals[index] += value
-        return Usage(totals[0], totals[1], cache_read_tokens=totals[2], cache_write_tokens=totals[3])
+        return Usage(totals[0], totals[1], cache_read_tokens=totals[2], cache_write_tokens=totals[3], cost=self.cost)
 
     def _api_error(self, text: str) -> ProviderError:
         match = _API_ERROR.match(text)
@@ -444,8 +449,10 @@ class StreamJsonParser:
         if isinstance(session, str) and self.session_id is None:
             self.session_id = session
         cost = message.get("total_cost_usd")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            self.cost = float(cost) if self.is_paid else 0.0
+        if not self.is_paid:
+            self.cost = 0.0  # a subscription is not billed per request (Roo reports 0)
+        elif isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
+            self.cost = float(cost)
         subtype = message.get("subtype")
         if message.get("is_error") is True and subtype != "error_max_turns":
             text = message.get("result")
@@ -516,7 +523,8 @@ class ClaudeCodeStream(ChatStream):
 
     @property
     def cost(self) -> Optional[float]:
-        """The run's cost in USD from the result message (0 for subscription use)."""
+        """The run's cost in USD from the result message (0 for subscription use); the
+        final ``Usage`` token carries it as its ``cost``."""
         return self._parser.cost
 
     @property
@@ -544,6 +552,9 @@ class ClaudeCodeStream(ChatStream):
         total = self._invocation.timeout
         self._deadline = None if total is None else self._started_at + total
         executable = self._claude.resolve_executable()
+        # Imported here: subprocess (and what it loads) is only needed once a CLI runs.
+        import subprocess
+
         # Both files live as long as the stream; aclose() closes them.
         stdin_file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         stderr_file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115

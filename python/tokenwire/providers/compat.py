@@ -32,7 +32,9 @@ Roster (base URL · auth/headers · quirks)
                                                                                         ``reasoning_effort``,
                                                                                         Anthropic-style ``thinking``
     glama                   https://glama.ai/api/gateway/openai/v1                      ``X-Glama-Metadata``; no
-                                                                                        ``stream_options``
+                                                                                        ``stream_options``; usage
+                                                                                        and cost looked up after
+                                                                                        the answer
     unbound                 https://api.getunbound.ai/v1                                ``X-Unbound-Metadata``,
                                                                                         ``unbound_metadata``; model
                                                                                         sent without its vendor prefix
@@ -129,36 +131,55 @@ Streams
     errors. Profiles whose models stream ``<think>…</think>`` inside the content (Roo's
     XML matcher: DeepSeek, Moonshot, Doubao, Cerebras, LM Studio, DeepSeek-R1 on Chutes
     and Featherless) pass the dialect's ``think_tags`` option, which splits it into
-    ``ReasoningDelta`` natively, once the installed core supports that option.
-    OpenRouter's ``usage.cost`` has no place in the ``Usage`` token and is not surfaced.
+    ``ReasoningDelta`` natively (blocks anywhere, not only at the start as Roo's matcher
+    has it; see :func:`split_think`).
+
+Cost
+    A cost the provider bills is the ``Usage`` token's ``cost``: OpenRouter's
+    ``usage.cost`` plus its BYOK ``cost_details.upstream_inference_cost`` and Vercel AI
+    Gateway's ``usage.cost`` (read by the dialect), and Glama's ``totalCostUsd``: Glama
+    reports usage and cost only through its completion-request API, which the adapter
+    queries after the answer (the profile's :class:`UsageLookup`; Roo does the same for
+    streams). :func:`tokenwire.catalog.cost` and the manager's cost metrics use it.
+
+Non-streaming answers
+    ``chat()`` reads the body as the stream would be read: its usage goes through the
+    same dialect (same fields, same precedence, the cost included) and its content
+    through the same ``<think>`` splitter, so ``chat()`` and ``chat_stream()`` agree.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import json
+import logging
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Literal, Optional, Union, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import anyio
 import httpx
 
 from tokenwire import __version__
 from tokenwire._backend import impl as _impl
-from tokenwire._http import Timeouts
-from tokenwire.errors import ConfigurationError
-from tokenwire.providers.base import HttpCall, merge_headers
-from tokenwire.providers.openai import OpenAIProvider, chat_messages, chat_tool, chat_tool_choice
+from tokenwire._http import Timeouts, request_id_from
+from tokenwire.errors import ConfigurationError, TokenwireError
+from tokenwire.providers.base import ChatStream, HttpCall, _json_or_error, merge_headers
+from tokenwire.providers.openai import OpenAIProvider, chat_body_usage, chat_messages, chat_tool, chat_tool_choice
 from tokenwire.types import (
     ChatRequest,
     ChatResponse,
     CompletionRequest,
+    CompletionResponse,
     ModelInfo,
     ProviderCapabilities,
+    StreamToken,
+    Usage,
 )
 
 __all__ = [
@@ -171,11 +192,16 @@ __all__ = [
     "ModelList",
     "ModelRule",
     "Profile",
+    "UsageLookup",
+    "UsageLookupStream",
     "create",
     "get_profile",
+    "parse_glama_usage",
     "split_think",
     "think_tags_supported",
 ]
+
+_log = logging.getLogger("tokenwire.providers.compat")
 
 #: The attribution headers' defaults (Roo sends its own repository URL and name).
 DEFAULT_APP_URL = "https://pypi.org/project/tokenwire/"
@@ -188,6 +214,8 @@ CacheStyle = Literal["openai", "anthropic", "gemini", "vercel", "litellm"]
 RequestHook = Callable[["CompatProvider", ChatRequest, dict[str, Any]], None]
 #: ``(response body, provider name)`` → models.
 ModelParser = Callable[[Any, str], list[ModelInfo]]
+#: A usage record's JSON body → its :class:`Usage`, or ``None`` while it is not settled.
+UsageParser = Callable[[Any], Optional[Usage]]
 
 _EPHEMERAL: Mapping[str, str] = {"type": "ephemeral"}
 _THINK_BLOCK = re.compile(r"<think>[\s\S]*?</think>")
@@ -252,6 +280,31 @@ class ModelList:
 
 
 @dataclass(frozen=True)
+class UsageLookup:
+    """A provider that reports an answer's usage and cost after the answer (Glama).
+
+    When a response carries the header ``id_header``, the adapter fetches
+    ``GET url`` — a template with ``{origin}`` (the base URL's scheme and host),
+    ``{base}`` (the base URL) and ``{id}`` (the header's value, URL-quoted) — with the
+    provider's auth header once the answer is complete: at the end of a stream (its
+    ``Usage`` token then comes last, after the stream's own tokens) and after a
+    non-streaming answer. ``parse`` reads the record; while it returns ``None`` (the
+    provider has not settled the request yet) the lookup is repeated after ``delay``
+    seconds, up to ``attempts`` requests in all. The usage found replaces the one the
+    response carried. The lookup is bounded by the request's total timeout (else the
+    provider's); when it fails (an HTTP error, a body that is not JSON, no settled
+    record, the time limit) the response's own usage stands and the failure is logged at
+    debug level — an answer is never lost or failed by its usage lookup.
+    """
+
+    url: str
+    id_header: str
+    parse: UsageParser
+    attempts: int = 10
+    delay: float = 0.2
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything that distinguishes one OpenAI-compatible provider (see the module docs)."""
 
@@ -308,6 +361,8 @@ class Profile:
     hook: Optional[RequestHook] = None
     #: The model-list endpoint, if the provider has one.
     models: Optional[ModelList] = None
+    #: Where the provider reports usage and cost after an answer (Glama).
+    usage_lookup: Optional[UsageLookup] = None
     #: Provider options (keyword arguments of :class:`CompatProvider`) this profile takes.
     options: frozenset[str] = frozenset()
     capabilities: ProviderCapabilities = field(default_factory=ProviderCapabilities)
@@ -354,32 +409,48 @@ def think_tags_supported() -> bool:
     return _think_tags
 
 
-def split_think(text: str) -> tuple[str, str]:
-    """``(reasoning, text)`` of a complete answer that may start with ``<think>…</think>``.
+def _openai_chat_processor(*, think_tags: bool, size: int) -> Any:
+    """An ``openai-chat`` processor of the active backend (the pure twin's when a stale
+    native core lacks ``think_tags``) that takes one event of ``size`` bytes."""
+    limit = max(size + 64, 1 << 24)
+    if think_tags and not think_tags_supported():
+        from tokenwire._pure.processor import StreamProcessor as PureStreamProcessor
 
-    Roo's XML matcher only opens a ``<think>`` block at the very start of the content
-    (blocks may nest); an unterminated block is all reasoning. Non-streaming bodies use
-    this; streams split natively in the dialect.
+        return PureStreamProcessor("openai-chat", think_tags=True, max_event_bytes=limit)
+    options: dict[str, Any] = {"think_tags": True} if think_tags else {}
+    return _impl.StreamProcessor("openai-chat", max_event_bytes=limit, **options)
+
+
+def _run_openai_chat(chunk: Mapping[str, Any], *, think_tags: bool = False) -> list[StreamToken]:
+    """The tokens a stream made of the single chunk ``chunk`` decodes to (end of stream included)."""
+    event = b"data: " + json.dumps(chunk).encode("ascii") + b"\n\n"
+    processor = _openai_chat_processor(think_tags=think_tags, size=len(event))
+    tokens: list[StreamToken] = processor.feed(event)
+    tokens += processor.finish()
+    return tokens
+
+
+def split_think(text: str) -> tuple[str, str]:
+    """``(reasoning, text)`` of a complete answer whose content may hold ``<think>…</think>`` blocks.
+
+    The result is what a stream of the same content yields with the ``openai-chat``
+    dialect's ``think_tags`` option, joined per kind — the same splitter runs (the
+    content is handed to the dialect as one delta): blocks anywhere, any number of them,
+    exact tags only, no nesting, an unterminated block reasoning to the end (see
+    :class:`tokenwire.StreamProcessor`). Roo-Code's ``XmlMatcher`` differs on purpose
+    (it opens a block only at the very start and nests); see ``tokenwire._pure.processor``.
+    Non-streaming answers use this, so ``chat()`` and ``chat_stream()`` agree.
     """
-    if not text.startswith("<think>"):
-        return "", text
-    depth = 0
-    position = 0
+    if "<think>" not in text:
+        return "", text  # no block can open: all text, exactly as the splitter leaves it
     reasoning: list[str] = []
-    while position < len(text):
-        if text.startswith("<think>", position):
-            depth += 1
-            position += len("<think>")
-            continue
-        if text.startswith("</think>", position):
-            depth -= 1
-            position += len("</think>")
-            if depth == 0:
-                return "".join(reasoning), text[position:]
-            continue
-        reasoning.append(text[position])
-        position += 1
-    return "".join(reasoning), ""
+    answer: list[str] = []
+    for token in _run_openai_chat({"choices": [{"index": 0, "delta": {"content": text}}]}, think_tags=True):
+        if token.kind == "reasoning":
+            reasoning.append(token.text)  # type: ignore[union-attr]
+        elif token.kind == "text":
+            answer.append(token.text)  # type: ignore[union-attr]
+    return "".join(reasoning), "".join(answer)
 
 
 # -- message transforms -----------------------------------------------------------------------------
@@ -850,6 +921,36 @@ def parse_vercel_models(data: Any, provider: str) -> list[ModelInfo]:
 _OPENAI_MODELS = ModelList("{base}/models", parse_openai_models)
 
 
+# -- usage lookups ---------------------------------------------------------------------------------
+def parse_glama_usage(data: Any) -> Optional[Usage]:
+    """Glama's completion-request record (what Roo's ``glama.ts`` reads): ``tokenUsage``
+    (``promptTokens``, ``completionTokens``, ``cacheReadInputTokens``,
+    ``cacheCreationInputTokens``) and ``totalCostUsd`` (a decimal string or a number).
+    ``None`` until both are present — Glama fills them in once the upstream request is
+    done — or when the cost is not a finite number."""
+    if not isinstance(data, Mapping):
+        return None
+    tokens = data.get("tokenUsage")
+    cost = _num(data.get("totalCostUsd"))
+    if not isinstance(tokens, Mapping) or cost is None or not math.isfinite(cost):
+        return None
+    counts = cast(Mapping[str, Any], tokens)
+    return Usage(
+        _int(counts.get("promptTokens")) or 0,
+        _int(counts.get("completionTokens")) or 0,
+        cache_read_tokens=_int(counts.get("cacheReadInputTokens")) or 0,
+        cache_write_tokens=_int(counts.get("cacheCreationInputTokens")) or 0,
+        cost=cost,
+    )
+
+
+#: Roo's Glama lookup: ``https://glama.ai/api/gateway/v1/completion-requests/{id}``, the id
+#: from ``x-completion-request-id``, 10 attempts 200 ms apart.
+GLAMA_USAGE = UsageLookup(
+    "{origin}/api/gateway/v1/completion-requests/{id}", "x-completion-request-id", parse_glama_usage
+)
+
+
 # -- request hooks -----------------------------------------------------------------------------------
 def _option_str(request: ChatRequest, key: str, who: str) -> Optional[str]:
     value = request.options.get(key)
@@ -1308,7 +1409,11 @@ class CompatProvider(OpenAIProvider):
         body = self._check_body(data, model=model, request_id=request_id)
         body = _flatten_content_parts(body)
         answer = super().parse_chat_response(body, model=model, request_id=request_id)
-        if self.settings(model).think_tags and answer.text.startswith("<think>"):
+        # The stream's rules, run by the same dialect, so chat() and chat_stream() agree.
+        usage = chat_body_usage(body)
+        if usage != answer.usage:
+            answer = replace(answer, usage=usage)
+        if self.stream_options_for(model).get("think_tags") and "<think>" in answer.text:
             thought, text = split_think(answer.text)
             answer = replace(answer, text=text, reasoning=answer.reasoning + thought)
         return answer
@@ -1316,6 +1421,138 @@ class CompatProvider(OpenAIProvider):
     def parse_models(self, data: Any) -> list[ModelInfo]:
         listing = self.profile.models
         return listing.parse(data, self.name) if listing is not None else []
+
+    # -- answers and the profile's usage lookup ------------------------------------------------
+    def _stream(self, call: HttpCall) -> ChatStream:
+        if self.profile.usage_lookup is not None:
+            return UsageLookupStream(self, call, coalesce=self.coalesce)
+        return ChatStream(self, call, coalesce=self.coalesce)
+
+    def chat_stream(self, request: ChatRequest) -> ChatStream:
+        return self._stream(self.build_chat_call(request, stream=True))
+
+    def complete_stream(self, request: CompletionRequest) -> ChatStream:
+        call = self.build_completion_call(request, stream=True)
+        return self._stream(call if call is not None else self.build_chat_call(request.as_chat(), stream=True))
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        if self.profile.usage_lookup is None:
+            return await super().chat(request)
+        call = self.build_chat_call(request, stream=False)
+        response = await self.send(call)
+        data = _json_or_error(self, response, call)
+        answer = self.parse_chat_response(data, model=request.model, request_id=request_id_from(response.headers))
+        usage = await self.lookup_usage(response.headers, timeout=call.timeout)
+        return replace(answer, usage=usage) if usage is not None else answer
+
+    async def complete(self, request: CompletionRequest) -> CompletionResponse:
+        if self.profile.usage_lookup is None:
+            return await super().complete(request)
+        # The same request as build_completion_call's (Roo's completePrompt is a one-message chat).
+        answer = await self.chat(request.as_chat())
+        return CompletionResponse(
+            text=answer.text,
+            model=answer.model,
+            provider=answer.provider,
+            usage=answer.usage,
+            finish_reason=answer.finish_reason,
+            request_id=answer.request_id,
+        )
+
+    async def lookup_usage(self, headers: Mapping[str, str], *, timeout: Optional[float] = None) -> Optional[Usage]:
+        """The usage the profile's :class:`UsageLookup` reports for the response whose
+        headers are ``headers`` (see :class:`UsageLookup`; names are matched without
+        regard to case).
+
+        ``None`` when the profile has no lookup, the response named no record, or the
+        lookup failed or ran out of time (``timeout``, else the provider's total timeout);
+        failures are logged at debug level, never raised.
+        """
+        lookup = self.profile.usage_lookup
+        if lookup is None:
+            return None
+        record = httpx.Headers(headers).get(lookup.id_header, "").strip()
+        if not record:
+            return None
+        parts = urlsplit(self.base_url)
+        url = lookup.url.format(
+            base=self.base_url, origin=f"{parts.scheme}://{parts.netloc}", id=quote(record, safe="")
+        )
+        call = HttpCall(
+            method="GET",
+            url=url,
+            headers=merge_headers(self._base_headers(stream=False, body=False), self.extra_headers),
+        )
+        limit = timeout if timeout is not None else self.timeouts.total
+        with anyio.move_on_after(limit):
+            for attempt in range(lookup.attempts):
+                if attempt:
+                    await anyio.sleep(lookup.delay)
+                try:
+                    data = await self.send_json(call)
+                except TokenwireError as exc:
+                    _log.debug("%s: usage lookup of %s failed: %s", self.name, record, exc)
+                    return None
+                usage = lookup.parse(data)
+                if usage is not None:
+                    return usage
+            _log.debug("%s: usage of %s not settled after %d lookups", self.name, record, lookup.attempts)
+            return None
+        _log.debug("%s: usage lookup of %s timed out after %ss", self.name, record, limit)
+        return None
+
+
+class UsageLookupStream(ChatStream):
+    """The stream of a profile with a :class:`UsageLookup`: its ``Usage`` token comes last,
+    from the lookup made when the stream ends (the stream's own usage when that fails).
+
+    The stream's own ``Usage`` (normally at its terminal event) is held back until the
+    end. A failure after it (a connection cut) still delivers it first, then raises.
+    """
+
+    def __init__(self, provider: CompatProvider, call: HttpCall, *, coalesce: bool = True) -> None:
+        super().__init__(provider, call, coalesce=coalesce)
+        self._compat = provider
+        self._held: Optional[Usage] = None
+        self._looked_up = False
+        self._deferred: Optional[TokenwireError] = None
+
+    async def _fill(self) -> None:
+        if self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
+        while not self._pending:
+            try:
+                await super()._fill()
+            except StopAsyncIteration:
+                if self._looked_up or not self._finished:
+                    raise
+                self._looked_up = True
+                found = await self._compat.lookup_usage(self.headers, timeout=self._call.timeout)
+                usage = found if found is not None else self._held
+                self._held = None
+                if usage is None:
+                    raise
+                self._pending.append(usage)
+                return
+            except TokenwireError as exc:
+                if self._held is None:
+                    raise
+                # Nothing already decoded is lost: the usage first, the error next.
+                self._pending.append(self._held)
+                self._held = None
+                self._deferred = exc
+                return
+            self._hold_usage()
+
+    def _hold_usage(self) -> None:
+        pending = self._pending
+        if not any(token.kind == "usage" for token in pending):
+            return
+        kept = [token for token in pending if token.kind != "usage"]
+        self._held = cast(Usage, next(token for token in reversed(pending) if token.kind == "usage"))
+        pending.clear()
+        pending.extend(kept)
 
 
 def _flatten_content_parts(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -1488,9 +1725,10 @@ _PROFILE_LIST: tuple[Profile, ...] = (
         stream_usage=False,
         rules=(ModelRule(prefixes=("anthropic/claude-3",), cache="anthropic"), _NO_O3_MINI_TEMPERATURE),
         models=ModelList("{origin}/api/gateway/v1/models", parse_glama_models),
+        usage_lookup=GLAMA_USAGE,
         options=frozenset({"app_url", "app_title"}),
         capabilities=_GATEWAY,
-        quirks="X-Glama-Metadata; no stream_options; cache breakpoints for anthropic/claude-3*",
+        quirks="X-Glama-Metadata; no stream_options; anthropic/claude-3* cache breakpoints; usage lookup",
     ),
     _profile(
         "unbound",

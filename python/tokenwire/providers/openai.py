@@ -123,6 +123,7 @@ Azure OpenAI (:class:`AzureOpenAIProvider`, ``"azure-openai"``)
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import re
@@ -133,6 +134,7 @@ from typing import Any, ClassVar, Literal, Optional, Union
 import httpx
 
 from tokenwire import __version__
+from tokenwire._backend import impl as _impl
 from tokenwire._http import Timeouts
 from tokenwire.errors import ConfigurationError, ProviderError, stream_error
 from tokenwire.providers.base import HttpCall, Provider, merge_headers
@@ -160,6 +162,7 @@ __all__ = [
     "AzureOpenAIProvider",
     "OpenAIModel",
     "OpenAIProvider",
+    "chat_body_usage",
     "chat_messages",
     "chat_tool",
     "chat_tool_choice",
@@ -536,25 +539,21 @@ def _sub(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _chat_usage(raw: Any) -> Optional[Usage]:
-    # The openai-chat dialect's mapping (DeepSeek and Moonshot cache fields included).
-    if not isinstance(raw, Mapping):
+def chat_body_usage(body: Mapping[str, Any]) -> Optional[Usage]:
+    """The :class:`Usage` of a non-streaming Chat Completions body (``None`` without one).
+
+    The ``openai-chat`` dialect reads it, as if the body's ``usage`` (and Groq's
+    ``x_groq``) arrived as a stream's usage chunk, so a ``chat()`` answer reports exactly
+    what ``chat_stream()`` does: every provider's cache-count spelling, reasoning tokens
+    and a reported ``cost``, with the dialect's precedence."""
+    chunk: dict[str, Any] = {key: body[key] for key in ("usage", "x_groq") if isinstance(body.get(key), Mapping)}
+    if not chunk:
         return None
-    prompt = _sub(raw, "prompt_tokens_details")
-    completion = _sub(raw, "completion_tokens_details")
-    return Usage(
-        input_tokens=_first(_count(raw.get("prompt_tokens"))),
-        output_tokens=_first(_count(raw.get("completion_tokens"))),
-        cache_read_tokens=_first(
-            _count(prompt.get("cached_tokens")),
-            _count(raw.get("prompt_cache_hit_tokens")),
-            _count(raw.get("cached_tokens")),
-        ),
-        cache_write_tokens=_first(
-            _count(prompt.get("cache_write_tokens")), _count(raw.get("cache_creation_input_tokens"))
-        ),
-        reasoning_tokens=_first(_count(completion.get("reasoning_tokens"))),
-    )
+    chunk["choices"] = []
+    event = b"data: " + json.dumps(chunk).encode("ascii") + b"\n\n"
+    processor = _impl.StreamProcessor("openai-chat", max_event_bytes=max(len(event) + 64, 1 << 20))
+    tokens = processor.feed(event) + processor.finish()
+    return next((t for t in tokens if isinstance(t, Usage)), None)
 
 
 def _responses_usage(raw: Any) -> Optional[Usage]:
@@ -1045,7 +1044,7 @@ class OpenAIProvider(Provider):
             provider=self.name,
             reasoning=reasoning,
             tool_calls=tuple(calls),
-            usage=_chat_usage(body.get("usage")),
+            usage=chat_body_usage(body),
             finish_reason=_nonempty(choice.get("finish_reason")),
             citations=tuple(_chat_citations(body)),
             request_id=request_id,
@@ -1113,7 +1112,7 @@ class OpenAIProvider(Provider):
                 text=_nonempty(choice.get("text")) or "",
                 model=model,
                 provider=self.name,
-                usage=_chat_usage(body.get("usage")),
+                usage=chat_body_usage(body),
                 finish_reason=_nonempty(choice.get("finish_reason")),
                 request_id=request_id,
             )

@@ -40,8 +40,8 @@ Streams
     chunks. Roo's other heuristic — dropping a chunk's prefix when it repeats the whole
     previous chunk, for servers that resend cumulative content — is not reproduced: the
     endpoint streams deltas, and the heuristic corrupts a legitimate delta that happens to
-    start with the previous one. ``chat()`` splits a leading ``<think>`` block of the
-    answer the same way.
+    start with the previous one. ``chat()`` splits the answer's ``<think>`` blocks with
+    the same splitter, so it reports what the stream would.
 
 Models
     :meth:`QwenCodeProvider.list_models` returns Roo's table (``qwen3-coder-plus``,

@@ -11,6 +11,19 @@ for DeepSeek), so a provider pointed at it sends exactly what it sends to the re
 - ``GET`` the profile's model-list endpoint (``{base}/models``, OpenRouter's, Glama's
   ``/api/gateway/v1/models``, Unbound's ``/models``, LiteLLM's ``/v1/model/info``, …) in
   the provider's list format, for ``server.models`` (or a small default list).
+- Glama (profiles with a :class:`~tokenwire.providers.compat.UsageLookup`): every
+  synthesized answer carries ``x-completion-request-id: <id>`` and its record is served
+  at ``GET /api/gateway/v1/completion-requests/<id>`` (auth checked like the other
+  routes; an id the server did not hand out is a 404): ``{"id", "model",
+  "tokenUsage": {"promptTokens", "completionTokens", "cacheReadInputTokens",
+  "cacheCreationInputTokens"}, "totalCostUsd"}``, the counts those of the answer's
+  usage (cache writes from the script's usage) and the cost a decimal string at $1 /
+  $2 / $0.10 / $1.25 per million prompt / completion / cache-read / cache-write tokens.
+  Records are in ``server.completion_requests``; ``server.usage_pending = n`` answers
+  each record's first ``n`` lookups unsettled (``tokenUsage`` and ``totalCostUsd``
+  null, as while Glama is still processing); ``server.lookups.push(Recording.raw(...))``
+  answers the next lookups verbatim (errors, bodies that are not JSON). Glama's streams
+  carry no usage (it is not requested: Roo sends no ``stream_options``).
 
 Auth: ``Authorization: Bearer <key>`` is required for profiles with required keys
 (``api_key=None`` accepts any non-empty key); LM Studio and LiteLLM without an
@@ -27,6 +40,8 @@ Wire styles (per profile; see :data:`WIRE_STYLES`):
   ``server.citations``), usage on every chunk.
 - Mistral, Cerebras, Vercel AI Gateway, Unbound, Perplexity send usage without being
   asked (on the last chunk), as their handlers in Roo read it without ``stream_options``.
+- Vercel AI Gateway: usage with ``cost`` (USD, at $3 / $15 per million prompt /
+  completion tokens, as OpenRouter's) — the gateway's own bill.
 
 Validation beyond OpenAI's (in the provider's error shape): DeepSeek's reasoner rejects
 successive user or assistant messages; Perplexity requires alternating roles ending
@@ -53,21 +68,28 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Optional, Union
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from tokenwire.providers import compat
 from tokenwire.providers.compat import Profile, get_profile
 from tokenwire.testing._base import Exchange
 from tokenwire.testing._ratelimit import RateLimits
-from tokenwire.testing._script import Recording, Script
+from tokenwire.testing._script import OverrideQueue, Recording, Script
 from tokenwire.testing._server import RecordedRequest, Reply
 from tokenwire.testing.faults import RateLimit
 from tokenwire.testing.openai import OpenAIMockServer
 from tokenwire.testing.synth import CREATED, Answer
 
-__all__ = ["DEFAULT_CITATIONS", "WIRE_STYLES", "CompatMockServer", "WireStyle", "model_list_document"]
+__all__ = [
+    "DEFAULT_CITATIONS",
+    "WIRE_STYLES",
+    "CompatMockServer",
+    "LookupQueue",
+    "WireStyle",
+    "model_list_document",
+]
 
-UsageStyle = Literal["openai", "deepseek", "moonshot", "groq", "openrouter"]
+UsageStyle = Literal["openai", "deepseek", "moonshot", "groq", "openrouter", "vercel"]
 ErrorStyle = Literal["openai", "mistral"]
 
 
@@ -95,6 +117,9 @@ class WireStyle:
     checks: tuple[str, ...] = ()
     #: Without an ``api_key`` the server takes any request (local servers); with one it checks.
     open_auth: bool = False
+    #: Glama: answers carry ``x-completion-request-id``, their usage is served at the
+    #: profile's usage-lookup URL (and left out of streams that did not ask for it).
+    usage_records: bool = False
 
 
 #: The wire style of each profile (profiles not listed use the default style).
@@ -139,7 +164,8 @@ WIRE_STYLES: Mapping[str, WireStyle] = {
         rate_limited=("Rate limit exceeded", "rate_limited", "1300"),
     ),
     "cerebras": WireStyle(usage_always=True, checks=("string-content",)),
-    "vercel-ai-gateway": WireStyle(usage_always=True),
+    "vercel-ai-gateway": WireStyle(usage="vercel", usage_always=True),
+    "glama": WireStyle(usage_records=True),
     "unbound": WireStyle(usage_always=True),
     "perplexity": WireStyle(usage_always=True, citations=True, checks=("alternating",)),
     "lmstudio": WireStyle(open_auth=True),
@@ -175,6 +201,16 @@ _MISTRAL_FIELDS = frozenset(
         "safe_prompt",
     }
 )
+
+
+class LookupQueue(OverrideQueue[Recording]):
+    """Verbatim replies for the next usage lookups: ``server.lookups.push(Recording.raw(b"oops"))``."""
+
+    def push(self, reply: Recording, times: int = 1) -> None:
+        """Answer the next ``times`` usage lookups (after anything queued) with ``reply``."""
+        if not isinstance(reply, Recording):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"a lookup reply is a Recording, not {reply!r}")
+        self._push(reply, times)
 
 
 class _Refusal(Exception):
@@ -233,7 +269,15 @@ class CompatMockServer(OpenAIMockServer):
         self.style: WireStyle = style or WIRE_STYLES.get(self.profile.name, WireStyle())
         self.citations: tuple[tuple[str, Optional[str]], ...] = tuple(citations)
         self.base_path: str = urlsplit(self.profile.base_url).path.rstrip("/")
+        self.completion_requests: dict[str, dict[str, Any]] = {}
+        """Glama: the usage records handed out, by id (see the module docs)."""
+        self.usage_pending: int = 0
+        """Glama: how many lookups of each record answer it unsettled first."""
+        self.lookups = LookupQueue()
+        """Glama: verbatim replies for the next usage lookups."""
+        self._lookup_counts: dict[str, int] = {}
         self._chosen: Optional[Union[Answer, Recording]] = None
+        self._rendered_usage: Optional[dict[str, Any]] = None
         super().__init__(
             api_key=api_key,
             script=script,
@@ -249,6 +293,21 @@ class CompatMockServer(OpenAIMockServer):
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` + the profile's base path (what ``base_url=`` takes)."""
         return f"{self.url}{self.base_path}"
+
+    def reset(self) -> None:
+        """As :meth:`MockServer.reset`, and forget Glama's usage records and queued lookups."""
+        super().reset()
+        self.completion_requests.clear()
+        self._lookup_counts.clear()
+        self.lookups.clear()
+
+    def lookup_path(self, record: str) -> Optional[str]:
+        """The path of the usage lookup of ``record`` on this server (``None`` when the
+        profile has no usage lookup)."""
+        lookup = self.profile.usage_lookup
+        if lookup is None:
+            return None
+        return urlsplit(lookup.url.format(base=self.base_url, origin=self.url, id=record)).path
 
     @property
     def models_path(self) -> Optional[str]:
@@ -333,6 +392,12 @@ class CompatMockServer(OpenAIMockServer):
         if path == self.models_path and request.method == "GET":
             refused = self._check_key(request, ex)
             return refused or self._model_list(ex)
+        record = self._lookup_record(path)
+        if record is not None:
+            if request.method != "GET":
+                return self._error(ex, 405, f"Invalid method for URL ({request.method} {request.path})")
+            refused = self._check_key(request, ex)
+            return refused or self._usage_record(ex, record)
         if path != chat_path:
             return self._error(ex, 404, f"Invalid URL ({request.method} {request.path})")
         if request.method != "POST":
@@ -350,20 +415,84 @@ class CompatMockServer(OpenAIMockServer):
                 self._check_provider_rules(document)  # pyright: ignore[reportUnknownArgumentType]
             except _Refusal as refusal:
                 return self._refuse(ex, refusal)
-            if self.style.usage_always and document.get("stream") is True and "stream_options" not in document:
-                # The provider reports usage unasked: have it rendered, then moved (below).
+            unasked = document.get("stream") is True and "stream_options" not in document
+            if unasked and (self.style.usage_always or self.style.usage_records):
+                # Usage is sent unasked, or recorded for the lookup: have it rendered, then
+                # moved or removed (below).
                 document = {**document, "stream_options": {"include_usage": True}}
                 body = json.dumps(document).encode()
+        else:
+            unasked = False
         self._chosen = None
+        self._rendered_usage = None
         reply = super()._route(replace(request, path="/v1/chat/completions", body=body), ex)
         if reply.status != 200 or isinstance(self._last_choice(), Recording):
             return reply
         model = str(document.get("model", "")) if isinstance(document, dict) else ""  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
         if reply.stream:
-            reply.chunks = self._restyle_stream(reply.chunks, model)
+            reply.chunks = self._restyle_stream(reply.chunks, model, drop_usage=unasked)
         else:
             reply.chunks = [self._restyle_body(b"".join(reply.chunks))]
+        if self.style.usage_records and self._rendered_usage is not None:
+            chosen = self._last_choice()
+            # The OpenAI wire has no cache-write count: the record takes the script's.
+            write = chosen.resolved_usage()[3] if isinstance(chosen, Answer) else 0
+            reply.headers.append(("x-completion-request-id", self._record(ex, model, self._rendered_usage, write)))
         return reply
+
+    # -- usage records (Glama) --------------------------------------------------------
+
+    def _record_id(self, number: int) -> str:
+        digest = hashlib.sha256(f"{self._seed}|{self.profile.name}|record|{number}".encode()).hexdigest()
+        return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+    def _record(self, ex: Exchange, model: str, usage: Mapping[str, Any], write: int) -> str:
+        prompt = int(usage.get("prompt_tokens", 0))
+        completion = int(usage.get("completion_tokens", 0))
+        read = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
+        cost = (prompt * 1.0 + completion * 2.0 + read * 0.1 + write * 1.25) / 1_000_000
+        record = self._record_id(ex.number)
+        self.completion_requests[record] = {
+            "id": record,
+            "model": model,
+            "tokenUsage": {
+                "promptTokens": prompt,
+                "completionTokens": completion,
+                "cacheReadInputTokens": read,
+                "cacheCreationInputTokens": write,
+            },
+            "totalCostUsd": f"{cost:.10f}",
+        }
+        return record
+
+    def _lookup_record(self, path: str) -> Optional[str]:
+        """The record id a usage-lookup path names (``None``: not a lookup path)."""
+        if not self.style.usage_records:
+            return None
+        marker = "__record__"
+        template = self.lookup_path(marker)
+        if template is None:
+            return None
+        head, _, tail = template.partition(marker)
+        if not path.startswith(head) or not path.endswith(tail) or len(path) <= len(head) + len(tail):
+            return None
+        return unquote(path[len(head) : len(path) - len(tail)])
+
+    def _usage_record(self, ex: Exchange, record: str) -> Reply:
+        override = self.lookups.pop()
+        if override is not None:
+            headers = [*self._success_headers(ex, override.media_type), *override.headers]
+            return Reply(override.status, headers, [override.data])
+        found = self.completion_requests.get(record)
+        if found is None:
+            return self._error(ex, 404, f"Completion request {record} not found", "not_found_error")
+        seen = self._lookup_counts.get(record, 0)
+        self._lookup_counts[record] = seen + 1
+        document = dict(found)
+        if seen < self.usage_pending:
+            document["tokenUsage"] = None
+            document["totalCostUsd"] = None
+        return Reply(200, self._success_headers(ex, "application/json"), [json.dumps(document, indent=2).encode()])
 
     def _last_choice(self) -> Optional[Union[Answer, Recording]]:
         # The handler runs on the server's single loop thread, one request at a time.
@@ -494,6 +623,8 @@ class CompatMockServer(OpenAIMockServer):
             out["cost"] = cost
             out["is_byok"] = False
             out["cost_details"] = {"upstream_inference_cost": None}
+        elif style == "vercel":
+            out["cost"] = round((prompt * 3 + completion * 15) / 1_000_000, 9)
         return out
 
     def _citation_fields(self) -> dict[str, Any]:
@@ -505,7 +636,7 @@ class CompatMockServer(OpenAIMockServer):
             ],
         }
 
-    def _restyle_stream(self, frames: list[bytes], model: str) -> list[bytes]:
+    def _restyle_stream(self, frames: list[bytes], model: str, *, drop_usage: bool = False) -> list[bytes]:
         style = self.style
         payloads: list[Any] = [_sse_payload(f) for f in frames]
         usage: Optional[dict[str, Any]] = None
@@ -514,6 +645,10 @@ class CompatMockServer(OpenAIMockServer):
         for frame, payload in zip(frames, payloads):
             if isinstance(payload, dict) and payload.get("choices") == [] and isinstance(payload.get("usage"), dict):
                 usage = self._styled_usage(payload["usage"])  # pyright: ignore[reportUnknownArgumentType]
+                self._rendered_usage = usage
+                if style.usage_records and drop_usage:
+                    usage = None
+                    continue  # not asked for: only the usage record has it
                 if style.usage in ("groq",) or style.usage_always:
                     continue  # moved onto the last choice chunk below
                 styled = {**payload, "usage": usage}  # pyright: ignore[reportUnknownVariableType]
@@ -562,6 +697,7 @@ class CompatMockServer(OpenAIMockServer):
             return raw
         if isinstance(document.get("usage"), dict):
             document["usage"] = self._styled_usage(document["usage"])  # pyright: ignore[reportUnknownArgumentType]
+            self._rendered_usage = document["usage"]
             if self.style.usage == "groq":
                 document["x_groq"] = {"id": "req_mock", "usage": document["usage"]}
         if self.style.citations:
