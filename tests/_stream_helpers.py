@@ -137,9 +137,14 @@ _FIELDS = {
 
 
 def token_tuple(token: Any) -> tuple[Any, ...]:
-    """``(type name, *fields)``: comparable across the native and pure token classes."""
+    """``(type name, *fields)``: comparable across the native and pure token classes.
+
+    A ``Usage`` with a reported ``cost`` (not one of its match args) gets it appended.
+    """
     name = type(token).__name__
-    return (name, *(getattr(token, attr) for attr in _FIELDS[name]))
+    fields = (name, *(getattr(token, attr) for attr in _FIELDS[name]))
+    cost = token.cost if name == "Usage" else None
+    return fields if cost is None else (*fields, cost)
 
 
 @dataclass
@@ -177,6 +182,7 @@ def run_processor(
     coalesce: bool = False,
     max_event_bytes: Optional[int] = None,
     think_tags: bool = False,
+    envelope: Optional[str] = None,
 ) -> Outcome:
     """Feed ``chunks`` then ``finish()``; stop at the first error (kept in the outcome).
 
@@ -187,6 +193,8 @@ def run_processor(
         kwargs["max_event_bytes"] = max_event_bytes
     if think_tags:
         kwargs["think_tags"] = True
+    if envelope is not None:
+        kwargs["envelope"] = envelope
     processor = module.StreamProcessor(dialect, **kwargs)
     outcome = Outcome()
     try:

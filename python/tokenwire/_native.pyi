@@ -67,7 +67,14 @@ class ToolCallDelta:
 
 @final
 class Usage:
-    """Token usage for the whole response; a stream emits at most one, at its end."""
+    """Token usage for the whole response; a stream emits at most one, at its end.
+
+    ``cost`` is the cost in USD the provider reported, when it reports one (OpenRouter,
+    Vercel AI Gateway: ``usage.cost``); ``None`` otherwise, and :mod:`tokenwire.catalog`
+    computes one. It is keyword-only and not one of the ``__match_args__``; it takes part
+    in equality (compared as floats: NaN never equals), hashing and the repr, which
+    shows it only when it is not ``None``.
+    """
 
     kind: ClassVar[str]  # "usage"
     __match_args__: ClassVar[tuple[str, str, str, str, str]]
@@ -81,6 +88,10 @@ class Usage:
     def cache_write_tokens(self) -> int: ...
     @property
     def reasoning_tokens(self) -> int: ...
+    @property
+    def cost(self) -> Optional[float]:
+        """The cost the provider reported, when it reports one; tokenwire.catalog computes
+        one otherwise."""
     def __new__(
         cls,
         input_tokens: int = 0,
@@ -88,6 +99,8 @@ class Usage:
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
+        *,
+        cost: Optional[float] = None,
     ) -> Usage: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -313,6 +326,22 @@ class StreamProcessor:
     start of the stream, accepts ``< think >`` and nests; see
     ``tokenwire._pure.processor``.) ``coalesce`` and ``think_tags`` must be ``bool``.
 
+    ``envelope="response"`` (``gemini`` only; ``ValueError`` for the others, and for any
+    other value) reads Gemini Code Assist streams, which wrap every
+    GenerateContentResponse as ``{"response": {…}, "traceId": …}``: an event's
+    ``response`` object is read in place of the event, and an event without one is read
+    as it is (an ``error`` object still raises). ``None`` (default) reads the event.
+
+    ``openai-chat`` also reads ``delta.content`` given as an array of content parts
+    (Mistral's Magistral models: ``text`` parts are text, the ``text`` parts inside a
+    ``thinking`` part are reasoning), the cache fields of the compatible providers
+    (cache reads and writes: the first non-zero of the fields that mean them, e.g.
+    ``prompt_tokens_details.cached_tokens`` / ``cache_read_input_tokens`` and
+    ``prompt_tokens_details.caching_tokens`` / ``cache_creation_input_tokens``) and a
+    reported ``usage.cost`` (OpenRouter, Vercel AI Gateway; plus OpenRouter's BYOK
+    ``cost_details.upstream_inference_cost``) into ``Usage.cost``. The exact rules are
+    in ``tokenwire._pure.processor``.
+
     ``Usage`` is emitted once, when the stream's terminal event arrives (or at
     ``finish()``), with the last values the provider reported. An error reported
     inside the stream raises the matching ``tokenwire.errors.ProviderError``
@@ -329,6 +358,7 @@ class StreamProcessor:
         max_event_bytes: int = ...,
         think_tags: bool = False,
         invoke_model: Optional[str] = None,
+        envelope: Optional[str] = None,
     ) -> StreamProcessor: ...
     @property
     def dialect(self) -> str: ...

@@ -25,7 +25,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,6 +35,7 @@ import pytest
 from tests._stream_helpers import classify_recorded, recorded_lines
 from tests.conftest import RECORDED, require_recorded
 
+from tokenwire import catalog
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
     APIConnectionError,
@@ -46,11 +47,12 @@ from tokenwire.errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from tokenwire.manager import ProviderManager
 from tokenwire.providers import compat
 from tokenwire.providers.base import ChatStream
 from tokenwire.providers.compat import PROFILES, CompatProvider, think_tags_supported
 from tokenwire.registry import ProviderRegistry
-from tokenwire.testing import Answer, CompatMockServer, Recording, faults
+from tokenwire.testing import Answer, CompatMockServer, RecordedRequest, Recording, faults
 from tokenwire.types import (
     ChatRequest,
     CompletionRequest,
@@ -140,7 +142,8 @@ EXPECT: Mapping[str, Expect] = {
         "openai/gpt-4o",
         {**ATTRIBUTION, "x-glama-metadata": '{"labels":[{"key":"app","value":"tokenwire"}]}'},
         {"model": "openai/gpt-4o", "temperature": 0, "messages": _msgs(), **STREAM, "max_tokens": 100},
-        usage=None,
+        # Not in the stream: looked up after it (Glama's completion-request record).
+        usage=(11, 22, 3, 0, 0),
     ),
     "unbound": Expect(
         "openai/gpt-4o-mini",
@@ -452,8 +455,13 @@ async def consume(stream: ChatStream, got: Optional[Got] = None) -> Got:
     return got
 
 
+def chat_request(server: CompatMockServer) -> RecordedRequest:
+    """The latest generation request (Glama's usage lookup may have followed it)."""
+    return next(r for r in reversed(server.requests) if r.path.endswith("/chat/completions"))
+
+
 def wire_headers(server: CompatMockServer) -> dict[str, str]:
-    return {name.lower(): value for name, value in server.last_request.headers}
+    return {name.lower(): value for name, value in chat_request(server).headers}
 
 
 def usage_tuple(usage: Optional[Usage]) -> Optional[tuple[int, int, int, int, int]]:
@@ -484,7 +492,7 @@ async def test_profile_stream_on_the_wire(name: str, split: Optional[faults.Drip
             server.faults.push(split)
         async with client(name, server) as provider:
             got = await consume(provider.chat_stream(standard_request(name)))
-        sent = server.last_request
+        sent = chat_request(server)
         # Exact path, header set and body.
         assert (sent.method, sent.path, dict(sent.query)) == ("POST", f"{server.base_path}/chat/completions", {})
         headers = wire_headers(server)
@@ -517,7 +525,7 @@ async def test_profile_non_streaming_chat(name: str) -> None:
         server.scripts.push(ANSWER)
         async with client(name, server) as provider:
             reply = await provider.chat(standard_request(name))
-        body = server.last_request.json()
+        body = chat_request(server).json()
     assert "stream" not in body and "stream_options" not in body
     assert reply.text == ANSWER.text
     assert reply.reasoning == ANSWER.reasoning
@@ -643,6 +651,110 @@ async def test_openrouter_processing_comments_reasoning_field_and_stream_error()
             assert got.reasoning, "tokens before the error are delivered"
 
 
+# -- reported cost (OpenRouter, Vercel AI Gateway) ------------------------------------------------------
+def usage_lines(usage: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"id": "gen-1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Billed."}}]},
+        {"id": "gen-1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"id": "gen-1", "choices": [], "usage": dict(usage)},
+    ]
+
+
+def usage_body(usage: Mapping[str, Any]) -> bytes:
+    message = {"role": "assistant", "content": "Billed."}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    return json.dumps({"id": "gen-1", "object": "chat.completion", "choices": [choice], "usage": dict(usage)}).encode()
+
+
+OPENROUTER_BYOK = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 300,
+    "total_tokens": 1500,
+    "prompt_tokens_details": {"cached_tokens": 1000},
+    "completion_tokens_details": {"reasoning_tokens": 100},
+    "cost": 0.0012,
+    "is_byok": True,
+    "cost_details": {"upstream_inference_cost": 0.0204},
+}
+VERCEL_USAGE = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 300,
+    "total_tokens": 1500,
+    "prompt_tokens_details": {"cached_tokens": 1000},
+    "cache_creation_input_tokens": 50,
+    "cost": 0.0031,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "usage", "expected"),
+    [
+        # Roo's openrouter.ts: totalCost = upstream_inference_cost + cost.
+        ("openrouter", OPENROUTER_BYOK, Usage(1200, 300, 1000, 0, 100, cost=0.0012 + 0.0204)),
+        (
+            "openrouter",
+            {**OPENROUTER_BYOK, "cost_details": {"upstream_inference_cost": None}},
+            Usage(1200, 300, 1000, 0, 100, cost=0.0012),
+        ),
+        ("openrouter", {**OPENROUTER_BYOK, "cost": 0}, Usage(1200, 300, 1000, 0, 100, cost=0.0204)),
+        # Roo's vercel-ai-gateway.ts: totalCost = usage.cost.
+        ("vercel-ai-gateway", VERCEL_USAGE, Usage(1200, 300, 1000, 50, 0, cost=0.0031)),
+        ("vercel-ai-gateway", {**VERCEL_USAGE, "cost": None}, Usage(1200, 300, 1000, 50, 0)),
+    ],
+    ids=["openrouter-byok", "openrouter-no-upstream", "openrouter-zero", "vercel", "vercel-no-cost"],
+)
+async def test_reported_cost_streamed_and_not(name: str, usage: Mapping[str, Any], expected: Usage) -> None:
+    with serving(name) as server:
+        async with client(name, server) as provider:
+            server.scripts.push(Recording.from_lines(usage_lines(usage)))
+            stream = provider.chat_stream(req("anthropic/claude-sonnet-4"))
+            got = await consume(stream)
+            server.scripts.push(Recording.raw(usage_body(usage)))
+            reply = await provider.chat(req("anthropic/claude-sonnet-4"))
+    # The stream's Usage token and the non-streaming reply carry the same reported cost.
+    assert got.usage == [expected] and stream.accumulator.usage == expected
+    assert reply.usage == expected and (reply.usage.cost is None or type(reply.usage.cost) is float)
+    # It is what tokenwire.catalog.cost reports, for a model the catalog may not know.
+    if expected.cost is not None:
+        assert catalog.cost(reply.usage, name, "anthropic/claude-sonnet-4") == expected.cost
+        assert catalog.cost(reply.usage, name, "vendor/unknown-model") == expected.cost
+
+
+@pytest.mark.parametrize("name", ["openrouter", "vercel-ai-gateway"])
+async def test_mock_gateways_bill_their_usage(name: str) -> None:
+    # The mock's own wire style reports a cost ($3 / $15 per million tokens) on every answer.
+    with serving(name) as server:
+        async with client(name, server) as provider:
+            server.scripts.push(Answer("Billed.", usage=(1000, 200)))
+            got = await consume(provider.chat_stream(req("vendor/model-small")))
+            server.scripts.push(Answer("Billed.", usage=(1000, 200)))
+            reply = await provider.chat(req("vendor/model-small"))
+    cost = round((1000 * 3 + 200 * 15) / 1_000_000, 9)
+    assert [u.cost for u in got.usage] == [cost] and reply.usage is not None and reply.usage.cost == cost
+
+
+@pytest.mark.parametrize("name", ["openrouter", "glama"])
+async def test_manager_cost_metrics_use_the_reported_cost(name: str) -> None:
+    with serving(name) as server:
+        provider = compat.create(name, api_key=KEY, base_url=server.base_url, timeouts=TIMEOUTS)
+        # The price lookup's formula would give another figure: the provider's bill wins.
+        manager = ProviderManager(price_lookup=lambda p, m: (1000.0, 1000.0))
+        manager.register(provider)
+        address = f"{name}/vendor/model-small"
+        try:
+            server.scripts.push(Answer("Billed.", usage=(1000, 200)))
+            reply = await manager.chat(req(address))
+            server.scripts.push(Answer("Billed.", usage=(1000, 200)))
+            async with manager.chat_stream(req(address)) as stream:
+                tokens = [token async for token in stream]
+        finally:
+            await manager.aclose()
+    usage = tokens[-1]
+    assert isinstance(usage, Usage) and usage.cost is not None
+    assert reply.usage is not None and reply.usage.cost == usage.cost
+    assert manager.metrics.target(address)["cost_usd"] == pytest.approx(2 * usage.cost, rel=1e-12)
+
+
 # -- DeepSeek and the R1 format ---------------------------------------------------------------------
 async def test_deepseek_reasoner_merges_same_roles_and_uses_0_6() -> None:
     with serving("deepseek") as server:
@@ -743,6 +855,198 @@ async def test_groq_usage_under_x_groq() -> None:
             server.scripts.push(Answer("fast", usage=(30, 40)))
             got = await consume(provider.chat_stream(req("llama-3.3-70b-versatile")))
     assert got.usage_tuple() == (30, 40, 0, 0, 0)
+
+
+# -- Glama: usage and cost looked up after the answer -----------------------------------------------
+GLAMA_ANSWER = Answer("Priced.", usage=(120, 30, 40, 6, 7))
+
+
+def lookups(server: CompatMockServer) -> list[RecordedRequest]:
+    return [r for r in server.requests if "/completion-requests/" in r.path]
+
+
+def glama_usage(server: CompatMockServer, record: str) -> Usage:
+    """The usage of the record the mock handed out, read from its JSON (Roo's fields)."""
+    found = server.completion_requests[record]
+    tokens = found["tokenUsage"]
+    return Usage(
+        tokens["promptTokens"],
+        tokens["completionTokens"],
+        tokens["cacheReadInputTokens"],
+        tokens["cacheCreationInputTokens"],
+        0,
+        cost=float(found["totalCostUsd"]),
+    )
+
+
+@pytest.mark.parametrize("split", [None, faults.Drip(bytes_per_write=5)], ids=["whole", "drip5"])
+async def test_glama_usage_and_cost_come_from_the_completion_request(split: Optional[faults.Drip]) -> None:
+    with serving("glama", api_key=KEY) as server:
+        async with client("glama", server) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            if split is not None:
+                server.faults.push(split)
+            stream = provider.chat_stream(req("openai/gpt-4o"))
+            got = await consume(stream)
+    record = stream.headers["x-completion-request-id"]
+    assert list(server.completion_requests) == [record]
+    # The stream carried no usage (Roo sends no stream_options); the Usage token comes
+    # last, after the stream's own tokens, from the lookup of the id the response named.
+    assert [t.kind for t in got.tokens] == ["text", "finish", "usage"]
+    assert got.text == "Priced." and got.usage == [glama_usage(server, record)]
+    usage = got.usage[0]
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
+        120,
+        30,
+        40,
+        6,
+    )
+    assert usage.cost == pytest.approx((120 * 1.0 + 30 * 2.0 + 40 * 0.1 + 6 * 1.25) / 1e6)
+    assert stream.accumulator.usage == usage
+    (lookup,) = lookups(server)
+    assert (lookup.method, lookup.path) == ("GET", f"/api/gateway/v1/completion-requests/{record}")
+    assert lookup.header("authorization") == f"Bearer {KEY}"
+    assert lookup.body == b""
+
+
+async def test_glama_chat_and_complete_look_the_usage_up_too() -> None:
+    with serving("glama") as server:
+        async with client("glama", server) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            reply = await provider.chat(req("openai/gpt-4o"))
+            (record,) = server.completion_requests
+            # The body's own usage (with its reasoning count) is replaced by the record's.
+            assert reply.text == "Priced." and reply.usage == glama_usage(server, record)
+            server.scripts.push(GLAMA_ANSWER)
+            completion = await provider.complete(CompletionRequest(model="openai/gpt-4o", prompt="Price it"))
+            assert chat_request(server).json()["messages"] == [{"role": "user", "content": "Price it"}]
+            second = list(server.completion_requests)[-1]
+            assert second != record and completion.usage == glama_usage(server, second)
+            async with provider.complete_stream(CompletionRequest(model="openai/gpt-4o", prompt="x")) as stream:
+                tokens = [token async for token in stream]
+            assert tokens[-1] == glama_usage(server, list(server.completion_requests)[-1])
+    assert len(lookups(server)) == 3
+
+
+async def test_glama_lookup_waits_for_the_record_to_settle() -> None:
+    with serving("glama") as server:
+        server.usage_pending = 2  # still processing upstream: no tokenUsage / totalCostUsd yet
+        async with client("glama", server) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            got = await consume(provider.chat_stream(req("openai/gpt-4o")))
+    (record,) = server.completion_requests
+    assert got.usage == [glama_usage(server, record)]
+    assert len(lookups(server)) == 3
+
+
+# The stream asks for usage here, so a failed lookup visibly leaves the stream's own.
+OWN_USAGE = {"stream_options": {"include_usage": True}}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Recording.raw(b'{"error":{"message":"boom","type":"server_error"}}', status=500),
+        Recording.raw(b'{"error":{"message":"Not found"}}', status=404),
+        Recording.raw(b"<html>gateway</html>", content_type="text/html"),
+    ],
+    ids=["500", "404", "not-json"],
+)
+async def test_glama_lookup_failure_keeps_the_streams_own_usage(
+    failure: Recording, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tokenwire.providers.compat")
+    with serving("glama") as server:
+        async with client("glama", server) as provider:
+            server.lookups.push(failure)
+            server.scripts.push(GLAMA_ANSWER)
+            got = await consume(provider.chat_stream(req("openai/gpt-4o", extra_body=OWN_USAGE)))
+            assert [t.kind for t in got.tokens] == ["text", "finish", "usage"]
+            assert got.usage == [Usage(120, 30, 40, 0, 7)]
+            assert len(lookups(server)) == 1
+            assert "usage lookup" in caplog.text and KEY not in caplog.text
+            # Without a usage of its own the stream just ends; nothing is raised.
+            server.lookups.push(failure)
+            server.scripts.push(GLAMA_ANSWER)
+            got = await consume(provider.chat_stream(req("openai/gpt-4o")))
+            assert [t.kind for t in got.tokens] == ["text", "finish"]
+            # And chat() keeps the body's usage.
+            server.lookups.push(failure)
+            server.scripts.push(GLAMA_ANSWER)
+            reply = await provider.chat(req("openai/gpt-4o"))
+            assert reply.usage == Usage(120, 30, 40, 0, 7)
+    assert len(lookups(server)) == 3
+
+
+async def test_glama_lookup_success_replaces_the_streams_own_usage() -> None:
+    with serving("glama") as server:
+        async with client("glama", server) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            got = await consume(provider.chat_stream(req("openai/gpt-4o", extra_body=OWN_USAGE)))
+    (record,) = server.completion_requests
+    assert got.usage == [glama_usage(server, record)]
+    assert [t.kind for t in got.tokens] == ["text", "finish", "usage"]
+
+
+async def test_glama_lookup_is_bounded_by_the_request_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="tokenwire.providers.compat")
+    with serving("glama") as server:
+        async with client("glama", server) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            server.faults.push(faults.Headers())  # the generation request: untouched
+            server.faults.push(faults.Stall(seconds=30.0, before_headers=True))  # the lookup
+            with anyio.fail_after(10):
+                got = await consume(provider.chat_stream(req("openai/gpt-4o", extra_body=OWN_USAGE, timeout=0.5)))
+    assert got.usage == [Usage(120, 30, 40, 0, 7)]
+    assert "usage lookup" in caplog.text
+
+
+async def test_glama_lookup_gives_up_after_its_attempts(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="tokenwire.providers.compat")
+    quick = replace(PROFILES["glama"], usage_lookup=replace(compat.GLAMA_USAGE, attempts=3, delay=0.01))
+    with CompatMockServer(quick) as server:
+        server.usage_pending = 10
+        async with CompatProvider(quick, api_key=KEY, base_url=server.base_url, timeouts=TIMEOUTS) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            got = await consume(provider.chat_stream(req("openai/gpt-4o", extra_body=OWN_USAGE)))
+    assert got.usage == [Usage(120, 30, 40, 0, 7)]
+    assert len(lookups(server)) == 3
+    assert "not settled after 3 lookups" in caplog.text
+
+
+async def test_glama_usage_held_back_is_delivered_before_a_late_failure() -> None:
+    with serving("glama") as server:
+        async with client("glama", server) as provider:
+            server.scripts.push(GLAMA_ANSWER)
+            # The whole stream ([DONE] included) arrives, then the connection is cut
+            # before the end of the HTTP message.
+            server.faults.push(faults.Disconnect(after_bytes=1 << 30))
+            got = Got()
+            with pytest.raises(APIConnectionError):
+                await consume(provider.chat_stream(req("openai/gpt-4o", extra_body=OWN_USAGE)), got)
+    assert got.text == "Priced." and got.usage == [Usage(120, 30, 40, 0, 7)]
+    assert lookups(server) == []
+
+
+def test_glama_mock_checks_auth_and_the_ids_it_handed_out() -> None:
+    with serving("glama", api_key=KEY) as server:
+        server.scripts.push(GLAMA_ANSWER)
+        answer = httpx.post(
+            f"{server.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        record = answer.headers["x-completion-request-id"]
+        url = f"{server.url}/api/gateway/v1/completion-requests/{record}"
+        assert server.lookup_path(record) == f"/api/gateway/v1/completion-requests/{record}"
+        found = httpx.get(url, headers={"Authorization": f"Bearer {KEY}"})
+        assert found.status_code == 200 and found.json() == server.completion_requests[record]
+        assert found.json()["tokenUsage"]["promptTokens"] == 120 and isinstance(found.json()["totalCostUsd"], str)
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer sk-wrong-0000"}).status_code == 401
+        other = f"{server.url}/api/gateway/v1/completion-requests/not-{record}"
+        assert httpx.get(other, headers={"Authorization": f"Bearer {KEY}"}).status_code == 404
+        assert httpx.post(url, headers={"Authorization": f"Bearer {KEY}"}).status_code == 405
 
 
 # -- Mistral ----------------------------------------------------------------------------------------
@@ -879,6 +1183,42 @@ async def test_think_tags_in_a_non_streaming_answer() -> None:
         async with client("lmstudio", server) as provider:
             reply = await provider.chat(req("qwen/qwen3-8b"))
     assert (reply.reasoning, reply.text) == ("hmm", "Four.")
+
+
+THINK_TEXTS = [
+    "<think>at the start</think>The answer.",
+    "Mid-text <think>a thought</think> then the answer.",
+    "\n\n<think>after blank lines</think>\nAnswer",
+    "<think>one</think>A<think>two</think>B<think>three</think>",
+    "<think>never closed, all reasoning",
+    "no blocks at all, a stray </think> and a partial <thi",
+    "<think>x<think>y</think>z</think>rest",
+]
+
+
+@THINK_XFAIL
+@pytest.mark.parametrize("text", THINK_TEXTS)
+async def test_think_tags_stream_equals_non_streaming(text: str) -> None:
+    # chat() splits the content exactly as the stream does, whatever the delta cuts.
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+    }
+    with serving("deepseek") as server:
+        async with client("deepseek", server) as provider:
+            server.scripts.push(Recording.raw(json.dumps(body).encode()))
+            reply = await provider.chat(req("deepseek-chat"))
+            # Tags are consumed exactly when a block opens.
+            assert (reply.reasoning + reply.text == text) == ("<think>" not in text)
+            for size in (1, 3, 7, len(text)):
+                pieces = [text[i : i + size] for i in range(0, len(text), size)]
+                lines = [{"choices": [{"index": 0, "delta": {"content": piece}}]} for piece in pieces]
+                lines.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                server.scripts.push(Recording.from_lines(lines))
+                got = await consume(provider.chat_stream(req("deepseek-chat")))
+                assert (got.reasoning, got.text) == (reply.reasoning, reply.text), size
 
 
 # -- regional base URLs ---------------------------------------------------------------------------
@@ -1306,13 +1646,10 @@ def read_payloads(path: Path) -> Oracle:
 
 
 @pytest.mark.parametrize("path", _RECORDED_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-async def test_recorded_streams_decode_to_their_contents(path: Path, request: pytest.FixtureRequest) -> None:
+async def test_recorded_streams_decode_to_their_contents(path: Path) -> None:
     require_recorded()
     name = _RECORDED_PROFILE[path.parent.name]
     expected = read_payloads(path)
-    if expected.content_parts:
-        reason = "the openai-chat dialect does not read content-part arrays (Mistral's thinking/text chunks) yet"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
     with serving(name) as server:
         server.scripts.push(Recording.from_file(path))
         async with client(name, server) as provider:

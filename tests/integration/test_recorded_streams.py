@@ -96,7 +96,14 @@ def oracle_openai_chat(payloads: list[Any]) -> Expected:
                 continue
             delta = choice.get("delta") or {}
             out.reasoning += _s(delta.get("reasoning_content")) or _s(delta.get("reasoning"))
-            out.text += _s(delta.get("content"))
+            content = delta.get("content")
+            out.text += _s(content)
+            for part in content if isinstance(content, list) else []:
+                # Mistral's content parts: text, and thinking parts holding text parts.
+                if part.get("type") == "text":
+                    out.text += _s(part.get("text"))
+                elif part.get("type") == "thinking":
+                    out.reasoning += "".join(_s(p.get("text")) for p in part.get("thinking") or [])
             out.text += _s(choice.get("text"))  # legacy Completions chunks
             for position, item in enumerate(delta.get("tool_calls") or []):
                 call = out.calls.setdefault(item.get("index", position), Call())
@@ -124,18 +131,14 @@ def oracle_openai_chat(payloads: list[Any]) -> Expected:
 def _openai_usage(usage: dict[str, Any]) -> tuple[int, int, int, int, int]:
     prompt = usage.get("prompt_tokens_details") or {}
     completion = usage.get("completion_tokens_details") or {}
-    if "cached_tokens" in prompt:
-        cached = prompt["cached_tokens"]
-    elif "prompt_cache_hit_tokens" in usage:
-        cached = usage["prompt_cache_hit_tokens"]
-    else:
-        cached = usage.get("cached_tokens", 0)
-    write = prompt.get("cache_write_tokens", usage.get("cache_creation_input_tokens", 0))
+    # Where several providers' fields mean the same, the first non-zero one counts.
+    cached = prompt.get("cached_tokens"), usage.get("cache_read_input_tokens"), usage.get("prompt_cache_hit_tokens")
+    write = prompt.get("cache_write_tokens"), prompt.get("caching_tokens"), usage.get("cache_creation_input_tokens")
     return (
         _n(usage.get("prompt_tokens")),
         _n(usage.get("completion_tokens")),
-        _n(cached),
-        _n(write),
+        next((_n(v) for v in (*cached, usage.get("cached_tokens")) if _n(v)), 0),
+        next((_n(v) for v in write if _n(v)), 0),
         _n(completion.get("reasoning_tokens")),
     )
 

@@ -9,6 +9,7 @@ Runs once, in the native run.
 
 from __future__ import annotations
 
+import inspect
 import json
 from types import ModuleType
 from typing import Any, Optional
@@ -153,6 +154,15 @@ def test_native_and_pure_agree_byte_by_byte(case: tuple[str, str, bytes]) -> Non
     _assert_same(native, dialect, [data], coalesce=True)
 
 
+def test_native_and_pure_constructors_take_the_same_options() -> None:
+    native = _native()
+
+    def parameters(cls: Any) -> list[tuple[str, Any, Any]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()]
+
+    assert parameters(native.StreamProcessor) == parameters(PURE.StreamProcessor)
+
+
 def test_inputs_cover_every_dialect() -> None:
     assert {dialect for _, dialect, _ in INPUTS} >= {"openai-chat", "openai-responses", "anthropic", "gemini", "ndjson"}
     if RECORDED.is_dir():
@@ -224,3 +234,180 @@ def test_native_and_pure_agree_on_think_tags(case: tuple[str, str, list[str], li
     # However the content was split, the runs are those of the whole content, then Finish.
     assert fast.tokens[-1] == ("Finish", "stop")
     assert _merge_runs(fast.tokens[:-1]) == _think_reference(content)
+
+
+# ---------------------------------------------------------------------------
+# openai-chat: usage fields, reported cost and content parts of any shape
+# ---------------------------------------------------------------------------
+
+# JSON number spellings that stress both readings: -0, integers past u64 and past the
+# float range, exponents, subnormals, decimal text needing correct rounding.
+_NUMBER_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "0",
+            "-0",
+            "-0.0",
+            "0e0",
+            "7",
+            "-1",
+            "0.5",
+            "1E-3",
+            "1e400",
+            "-1e400",
+            "2.5e-324",
+            "1.7976931348623157e308",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1" + "0" * 400,
+            "0.1000000000000000055511151231257827",
+        ]
+    ),
+    st.integers(-10, 2**64 + 5).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+_JSON_VALUE = _NUMBER_TEXT | st.sampled_from(["null", "true", "false", '"3"', '""', "[]", "{}", "[1]"])
+
+
+@st.composite
+def _json_object(draw: st.DrawFn, keys: list[str], values: st.SearchStrategy[str]) -> str:
+    chosen = draw(st.lists(st.sampled_from(keys), max_size=len(keys) + 1))  # duplicates: last wins
+    return "{" + ",".join(f'"{key}":{draw(values)}' for key in chosen) + "}"
+
+
+_USAGE_KEYS = [
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "prompt_cache_hit_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cost",
+]
+
+
+@st.composite
+def _usage_object(draw: st.DrawFn) -> str:
+    members = draw(_json_object(_USAGE_KEYS, _JSON_VALUE))[1:-1]
+    details = draw(_json_object(["cached_tokens", "cache_write_tokens", "caching_tokens"], _JSON_VALUE))
+    cost_details = draw(_json_object(["upstream_inference_cost"], _JSON_VALUE))
+    extra = [
+        f'"prompt_tokens_details":{details}',
+        f'"cost_details":{cost_details}',
+        '"completion_tokens_details":{"reasoning_tokens":3}',
+    ]
+    picked = draw(st.lists(st.sampled_from(extra), max_size=3, unique=True))
+    return "{" + ",".join(filter(None, [members, *picked])) + "}"
+
+
+_PART = st.sampled_from(
+    [
+        '{"type":"text","text":"a"}',
+        '{"type":"text","text":"<think>"}',
+        '{"type":"text","text":"</think>é"}',
+        '{"type":"text","text":""}',
+        '{"type":"text","text":7}',
+        '{"type":"t\\u0065xt","text":"esc"}',
+        '{"type":"image_url","image_url":{"url":"u"}}',
+        '{"type":"thinking","thinking":[{"type":"text","text":"r"},{"type":"reference","reference_ids":[1]}]}',
+        '{"type":"thinking","thinking":[{"type":"text","text":"\\ud800 🙂"},{"text":"untyped"},"x"]}',
+        '{"type":"thinking","thinking":"flat"}',
+        '{"type":"thinking"}',
+        '{"text":"no type"}',
+        "null",
+        '"text"',
+        "[]",
+    ]
+)
+
+
+@st.composite
+def openai_shapes_stream(draw: st.DrawFn) -> list[bytes]:
+    events: list[str] = []
+    for _ in range(draw(st.integers(1, 5))):
+        parts = draw(st.lists(_PART, max_size=5))
+        content = draw(st.sampled_from(["[" + ",".join(parts) + "]", '"s"', '""', "null"]))
+        event = f'{{"choices":[{{"index":0,"delta":{{"reasoning_content":"R","content":{content}}}}}]'
+        if draw(st.booleans()):
+            event += f',"usage":{draw(_usage_object())}'
+        events.append(f"data: {event}}}\n\n")
+    if draw(st.booleans()):
+        events.append("data: [DONE]\n\n")
+    data = "".join(events).encode()
+    return split_at(data, _cuts(draw, len(data)))
+
+
+@given(chunks=openai_shapes_stream(), coalesce=st.booleans(), think_tags=st.booleans())
+def test_native_and_pure_agree_on_openai_usage_cost_and_content_parts(
+    chunks: list[bytes], coalesce: bool, think_tags: bool
+) -> None:
+    native = _native()
+    fast = run_processor(native, "openai-chat", chunks, coalesce=coalesce, think_tags=think_tags)
+    ref = run_processor(PURE, "openai-chat", chunks, coalesce=coalesce, think_tags=think_tags)
+    assert fast.error is None and ref.error is None
+    assert fast.tokens == ref.tokens
+    # Costs agree to the bit (and in sign: -0 is 0.0 on both).
+    costs = [(repr(a[-1]), repr(b[-1])) for a, b in zip(fast.tokens, ref.tokens) if a[0] == "Usage" and len(a) == 7]
+    assert all(a == b for a, b in costs)
+
+
+# ---------------------------------------------------------------------------
+# gemini envelope="response": Gemini Code Assist's wrapped events
+# ---------------------------------------------------------------------------
+
+
+def _enveloped(data: bytes) -> bytes:
+    """A ``gemini`` stream as Code Assist sends it: each ``data:`` line's JSON wrapped as
+    ``{"response": <json>, "traceId": …}`` (textually, so number spellings are kept)."""
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(b"data: "):
+            body, cr = (line[6:-1], b"\r") if line.endswith(b"\r") else (line[6:], b"")
+            lines[i] = b'data: {"response":' + body + b',"traceId":"0f3c9a7e"}' + cr
+    return b"\n".join(lines)
+
+
+GEMINI_INPUTS = [(name, data) for name, dialect, data in INPUTS if dialect == "gemini"]
+
+
+_TEXT_KINDS = ("TextDelta", "ReasoningDelta")
+
+
+@st.composite
+def enveloped_input(draw: st.DrawFn) -> tuple[str, bytes, list[bytes]]:
+    name, plain = draw(st.sampled_from(GEMINI_INPUTS))
+    wrapped = _enveloped(plain)
+    return name, plain, split_at(wrapped, _cuts(draw, len(wrapped)))
+
+
+@st.composite
+def damaged_enveloped_input(draw: st.DrawFn) -> list[bytes]:
+    _, plain = draw(st.sampled_from(GEMINI_INPUTS))
+    damaged = _mutate(draw, _enveloped(plain))
+    return split_at(damaged, _cuts(draw, len(damaged)))
+
+
+@pytest.mark.skipif(not GEMINI_INPUTS, reason="no gemini inputs")
+@given(case=enveloped_input(), coalesce=st.booleans())
+def test_native_and_pure_agree_on_code_assist_envelopes(case: tuple[str, bytes, list[bytes]], coalesce: bool) -> None:
+    native = _native()
+    name, plain, chunks = case
+    fast, _ = _assert_same(native, "gemini", chunks, coalesce=coalesce, envelope="response")
+    # Unwrapped, the stream decodes as the plain one (a framing error's offset would
+    # count the envelope's bytes: those streams are compared by parity only).
+    expected = run_processor(native, "gemini", [plain], coalesce=coalesce)
+    if expected.error is not None and hasattr(expected.error, "offset"):
+        return
+    assert fast.error_key == expected.error_key, name
+    for kind in _TEXT_KINDS:
+        assert fast.text(kind) == expected.text(kind), name
+    others = [t for t in fast.tokens if t[0] not in _TEXT_KINDS]
+    assert others == [t for t in expected.tokens if t[0] not in _TEXT_KINDS], name
+    if not coalesce:
+        assert fast.tokens == expected.tokens, name
+
+
+@pytest.mark.skipif(not GEMINI_INPUTS, reason="no gemini inputs")
+@given(chunks=damaged_enveloped_input())
+def test_native_and_pure_agree_on_damaged_code_assist_envelopes(chunks: list[bytes]) -> None:
+    _assert_same(_native(), "gemini", chunks, envelope="response")

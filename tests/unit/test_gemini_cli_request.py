@@ -9,12 +9,7 @@ import pytest
 
 import tokenwire
 from tokenwire.errors import ConfigurationError, ServerError, StreamDecodeError
-from tokenwire.providers.gemini_cli import (
-    GeminiCLIProvider,
-    _EnvelopeUnwrapper,
-    native_envelope_supported,
-    unwrap_response,
-)
+from tokenwire.providers.gemini_cli import GeminiCLIProvider, unwrap_response
 from tokenwire.types import ChatRequest, CompletionRequest, Message, Tool, ToolCall
 
 TOKEN = "ya29.static-access-token"
@@ -61,8 +56,7 @@ def test_call_shape(stream: bool) -> None:
         },
     }
     assert call.dialect == ("gemini" if stream else None)
-    native = stream and native_envelope_supported()
-    assert dict(call.stream_options) == ({"envelope": "response"} if native else {})
+    assert dict(call.stream_options) == ({"envelope": "response"} if stream else {})
 
 
 def test_endpoint_and_project_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,6 +225,13 @@ def tokens_of(processor: Any, chunks: list[bytes]) -> list[Any]:
     return out + processor.finish()
 
 
+def code_assist_processor(coalesce: bool = False) -> Any:
+    """The processor a Code Assist stream runs through: the provider's stream call options."""
+    call = provider().build_chat_call(req(), stream=True)
+    assert call.dialect is not None
+    return tokenwire.StreamProcessor(call.dialect, coalesce=coalesce, **call.stream_options)
+
+
 def expected_tokens() -> list[Any]:
     return tokens_of(tokenwire.StreamProcessor("gemini", coalesce=False), [framed(PAYLOADS, "\n")])
 
@@ -241,31 +242,34 @@ def test_unwrapping_at_every_split_point(end: str) -> None:
     want = expected_tokens()
     assert len(want) >= 6
     for point in range(len(wrapped) + 1):
-        unwrapper = _EnvelopeUnwrapper(tokenwire.StreamProcessor("gemini", coalesce=False))
-        assert tokens_of(unwrapper, [wrapped[:point], wrapped[point:]]) == want, (end, point)
+        processor = code_assist_processor()
+        assert tokens_of(processor, [wrapped[:point], wrapped[point:]]) == want, (end, point)
 
 
 def test_unwrapping_byte_by_byte_with_comments_and_fields() -> None:
     pieces = [": keep-alive\n", "event: message\n", "id: 7\n"]
     wrapped = "".join(pieces).encode() + framed([{"response": p} for p in PAYLOADS], "\r\n")
-    unwrapper = _EnvelopeUnwrapper(tokenwire.StreamProcessor("gemini", coalesce=False))
-    assert tokens_of(unwrapper, [wrapped[i : i + 1] for i in range(len(wrapped))]) == expected_tokens()
+    processor = code_assist_processor()
+    assert tokens_of(processor, [wrapped[i : i + 1] for i in range(len(wrapped))]) == expected_tokens()
 
 
 def test_unwrapped_errors_and_bad_data_reach_the_dialect() -> None:
     error = {"error": {"code": 503, "message": "overloaded", "status": "INTERNAL"}}
-    unwrapper = _EnvelopeUnwrapper(tokenwire.StreamProcessor("gemini"))
     with pytest.raises(ServerError, match="overloaded"):
-        tokens_of(unwrapper, [framed([error], "\n")])
-    broken = _EnvelopeUnwrapper(tokenwire.StreamProcessor("gemini"))
-    with pytest.raises(StreamDecodeError, match="invalid JSON"):
-        tokens_of(broken, [b'data: {"response": {"candidates": \n\n'])
-    partial = _EnvelopeUnwrapper(tokenwire.StreamProcessor("gemini"))
+        tokens_of(code_assist_processor(), [framed([error], "\n")])
+    # An error inside the envelope raises too.
+    with pytest.raises(ServerError, match="overloaded"):
+        tokens_of(code_assist_processor(), [framed([{"response": error, "traceId": "t"}], "\n")])
+    bad = b'data: {"response": {"candidates": \n\n'
+    with pytest.raises(StreamDecodeError, match="invalid JSON") as info:
+        tokens_of(code_assist_processor(), [bad])
+    assert info.value.offset == len(bad)  # the bytes as received, envelope included
     with pytest.raises(StreamDecodeError, match="ended inside an event"):
-        tokens_of(partial, [framed([{"response": PAYLOADS[1]}], "\n") + b'data: {"response": {'])
+        tokens_of(code_assist_processor(), [framed([{"response": PAYLOADS[1]}], "\n") + b'data: {"response": {'])
     # A trailing CR completes the line only at the end of the stream.
-    tail = _EnvelopeUnwrapper(tokenwire.StreamProcessor("gemini", coalesce=False))
     text = json.dumps({"response": PAYLOADS[1]})
-    assert tokens_of(tail, [f"data: {text}\r".encode(), b"\r"]) == tokens_of(
+    assert tokens_of(code_assist_processor(), [f"data: {text}\r".encode(), b"\r"]) == tokens_of(
         tokenwire.StreamProcessor("gemini", coalesce=False), [framed([PAYLOADS[1]], "\n")]
     )
+    # Events without a response object (trace-only keep-alives) yield nothing.
+    assert tokens_of(code_assist_processor(), [framed([{"traceId": "t"}, {"response": None}], "\n")]) == []

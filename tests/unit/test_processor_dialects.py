@@ -7,6 +7,7 @@ processor and the ``TOKENWIRE_PURE_PYTHON=1`` run covers the pure twin.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Optional, Union
 
 import pytest
@@ -712,6 +713,117 @@ def test_openai_tool_call_items() -> None:
     ]
 
 
+def _thinking(*texts: Any) -> dict[str, Any]:
+    """A Mistral ``thinking`` content part holding ``text`` parts."""
+    return {"type": "thinking", "thinking": [{"type": "text", "text": t} for t in texts]}
+
+
+def test_openai_content_parts_mistral_magistral() -> None:
+    # The shape of Mistral's magistral stream: thinking parts, then text parts.
+    data = sse(
+        chat({"role": "assistant", "content": [_thinking("The user is asking")]}),
+        chat({"content": [_thinking(" for 2+2.")]}),
+        chat({"content": [{"type": "text", "text": "2 + 2 = 4"}]}),
+        chat({"content": ""}, finish="stop", usage={"prompt_tokens": 10, "total_tokens": 56, "completion_tokens": 46}),
+        "[DONE]",
+    )
+    assert decode("openai-chat", data) == [
+        Reasoning("The user is asking"),
+        Reasoning(" for 2+2."),
+        Text("2 + 2 = 4"),
+        Finish("stop"),
+        Usage(10, 46, 0, 0, 0),
+    ]
+    assert decode("openai-chat", data, coalesce=True) == [
+        Reasoning("The user is asking for 2+2."),
+        Text("2 + 2 = 4"),
+        Finish("stop"),
+        Usage(10, 46, 0, 0, 0),
+    ]
+
+
+def test_openai_content_parts_keep_array_order_in_the_field_order() -> None:
+    # Parts interleave in array order, where delta.content sits in the fixed field order.
+    delta = {
+        "tool_calls": [{"index": 0, "id": "c", "function": {"name": "f"}}],
+        "content": [
+            {"type": "text", "text": "a"},
+            _thinking("r1", "r2"),
+            {"type": "text", "text": "b"},
+            _thinking("r3"),
+        ],
+        "reasoning_content": "r0",
+    }
+    assert decode("openai-chat", sse(chat(delta, finish="stop"))) == [
+        Reasoning("r0"),
+        Text("a"),
+        Reasoning("r1"),
+        Reasoning("r2"),
+        Text("b"),
+        Reasoning("r3"),
+        Tool(0, "c", "f", ""),
+        Finish("stop"),
+    ]
+
+
+def test_openai_content_parts_skip_what_they_do_not_know() -> None:
+    parts: list[Any] = [
+        1,
+        "text",
+        None,
+        [],
+        {},
+        {"text": "no type"},
+        {"type": "TEXT", "text": "wrong case"},
+        {"type": "text", "text": 5},
+        {"type": "text", "text": ""},
+        {"type": "text"},
+        {"type": "image_url", "image_url": {"url": "https://x"}},
+        {"type": "reference", "reference_ids": [1]},
+        {"type": "thinking", "thinking": "a string"},
+        {"type": "thinking", "thinking": {"type": "text", "text": "an object"}},
+        {"type": "thinking"},
+        {
+            "type": "thinking",
+            "thinking": [
+                {"text": "untyped"},
+                {"type": "reference", "reference_ids": [2]},
+                {"type": "text", "text": ["x"]},
+                "s",
+                {"type": "text", "text": "kept reasoning"},
+            ],
+        },
+        {"type": "text", "text": "kept 😀 text", "extra": True},
+    ]
+    assert decode("openai-chat", sse(chat({"content": parts}), chat({"content": []}))) == [
+        Reasoning("kept reasoning"),
+        Text("kept 😀 text"),
+    ]
+    # Escaped type names are decoded first; lone surrogates become U+FFFD; choice 1 is ignored.
+    raw = (
+        '{"choices":[{"delta":{"content":[{"type":"t\\u0065xt","text":"esc \\ud800"}]}},'
+        '{"index":1,"delta":{"content":[{"type":"text","text":"choice 1"}]}}]}'
+    )
+    assert decode("openai-chat", sse(raw)) == [Text("esc \ufffd")]
+
+
+def test_openai_content_parts_text_goes_through_think_tags() -> None:
+    data = sse(
+        chat({"content": [{"type": "text", "text": "a<thi"}, _thinking("R")]}),
+        chat({"content": [{"type": "text", "text": "nk>t</think>b"}]}),
+        chat({}, finish="stop"),
+    )
+    # Reasoning parts are reasoning as they are (like reasoning_content); the text parts
+    # are split, with a tag split across parts held back until the next text decides it.
+    assert decode("openai-chat", data, think_tags=True) == [
+        Text("a"),
+        Reasoning("R"),
+        Reasoning("t"),
+        Text("b"),
+        Finish("stop"),
+    ]
+
+
 def test_openai_usage_mappings() -> None:
     def usage_of(usage: dict[str, Any], **extra: Any) -> list[Any]:
         return decode("openai-chat", sse({"choices": [], "usage": usage, **extra}, "[DONE]"))
@@ -737,14 +849,140 @@ def test_openai_usage_mappings() -> None:
     assert usage_of({**base, "prompt_tokens_details": {"cached_tokens": None}, "prompt_cache_hit_tokens": 11}) == [
         Usage(100, 20, 11, 0, 0)
     ]
+    # A zero does not hide a count in a later field (Roo-Code's `||` chains).
     assert usage_of({**base, "prompt_tokens_details": {"cached_tokens": 0}, "prompt_cache_hit_tokens": 11}) == [
-        Usage(100, 20, 0, 0, 0)
+        Usage(100, 20, 11, 0, 0)
     ]
     assert usage_of({**base, "cache_creation_input_tokens": 8}) == [Usage(100, 20, 0, 8, 0)]
     assert usage_of({**base, "prompt_tokens_details": None, "completion_tokens_details": "x"}) == [
         Usage(100, 20, 0, 0, 0)
     ]
     assert usage_of({}) == [Usage(0, 0, 0, 0, 0)]
+    assert usage_of({})[0].cost is None
+
+
+@pytest.mark.parametrize(
+    ("usage", "cache_read", "cache_write"),
+    [
+        # Requesty: prompt_tokens_details.caching_tokens are cache writes.
+        ({"prompt_tokens_details": {"cached_tokens": 30, "caching_tokens": 40}}, 30, 40),
+        # Unbound, LiteLLM, xAI: Anthropic-style names inside `usage`.
+        ({"cache_read_input_tokens": 20, "cache_creation_input_tokens": 7}, 20, 7),
+        # Both styles (LiteLLM in front of Anthropic): the OpenAI-style field wins...
+        (
+            {
+                "prompt_tokens_details": {"cached_tokens": 11, "cache_write_tokens": 3, "caching_tokens": 4},
+                "cache_read_input_tokens": 20,
+                "cache_creation_input_tokens": 7,
+            },
+            11,
+            3,
+        ),
+        ({"prompt_tokens_details": {"caching_tokens": 4}, "cache_creation_input_tokens": 7}, 0, 4),
+        # ... unless it is zero.
+        (
+            {
+                "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0, "caching_tokens": 0},
+                "cache_read_input_tokens": 20,
+                "cache_creation_input_tokens": 7,
+            },
+            20,
+            7,
+        ),
+        ({"cache_read_input_tokens": 0, "prompt_cache_hit_tokens": 0, "cached_tokens": 6}, 6, 0),
+        ({"cache_read_input_tokens": 5, "prompt_cache_hit_tokens": 9}, 5, 0),
+        # Invalid counts are skipped like zeros.
+        (
+            {
+                "prompt_tokens_details": {"cached_tokens": -1, "caching_tokens": "4"},
+                "cache_read_input_tokens": 2.0,
+                "prompt_cache_hit_tokens": 5,
+                "cache_creation_input_tokens": 8,
+            },
+            5,
+            8,
+        ),
+        ({"prompt_tokens_details": {"cached_tokens": 0}, "cache_read_input_tokens": 0}, 0, 0),
+    ],
+)
+def test_openai_usage_cache_fields_of_compatible_providers(
+    usage: dict[str, Any], cache_read: int, cache_write: int
+) -> None:
+    stream = sse({"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 5, **usage}}, "[DONE]")
+    assert decode("openai-chat", stream) == [Usage(100, 5, cache_read, cache_write, 0)]
+
+
+def _reported_cost(usage: str) -> Any:
+    """The ``Usage.cost`` of a stream whose usage object is the JSON text ``usage``."""
+    (token,) = decode("openai-chat", sse(f'{{"choices":[],"usage":{usage}}}', "[DONE]"))
+    assert isinstance(token, Usage)
+    return token.cost
+
+
+@pytest.mark.parametrize(
+    ("usage", "cost"),
+    [
+        # OpenRouter and Vercel AI Gateway report the cost in USD.
+        ('{"prompt_tokens":10,"completion_tokens":2,"cost":0.00042}', 0.00042),
+        ('{"prompt_tokens":10,"completion_tokens":2}', None),
+        # A reported zero is 0.0, not "not reported"; integers and exponents are numbers.
+        ('{"cost":0}', 0.0),
+        ('{"cost":0.0}', 0.0),
+        ('{"cost":2}', 2.0),
+        ('{"cost":1.5E-3}', 0.0015),
+        ('{"cost":0.1000000000000000055511151231257827}', 0.1),
+        # Not a number, negative, or beyond the float range: no cost.
+        ('{"cost":null}', None),
+        ('{"cost":"0.1"}', None),
+        ('{"cost":true}', None),
+        ('{"cost":[0.1]}', None),
+        ('{"cost":{"total":0.1}}', None),
+        ('{"cost":-0.01}', None),
+        ('{"cost":-1}', None),
+        ('{"cost":1e400}', None),
+        ('{"cost":1' + "0" * 400 + "}", None),
+        # OpenRouter BYOK: the upstream inference cost is added, as Roo-Code sums them.
+        ('{"cost":0.001,"cost_details":{"upstream_inference_cost":0.02}}', 0.001 + 0.02),
+        ('{"cost":0,"cost_details":{"upstream_inference_cost":0.5}}', 0.5),
+        ('{"cost":0.25,"cost_details":null}', 0.25),
+        ('{"cost":0.25,"cost_details":{"upstream_inference_cost":null}}', 0.25),
+        ('{"cost":0.25,"cost_details":{"upstream_inference_cost":-1}}', 0.25),
+        ('{"cost":0.25,"cost_details":{"upstream_inference_cost":"0.5"}}', 0.25),
+        # Without a cost of its own, the upstream cost alone is not reported.
+        ('{"cost_details":{"upstream_inference_cost":0.5}}', None),
+        ('{"cost":null,"cost_details":{"upstream_inference_cost":0.5}}', None),
+        # A sum past the float range is no cost.
+        ('{"cost":1e308,"cost_details":{"upstream_inference_cost":1e308}}', None),
+    ],
+)
+def test_openai_reported_cost(usage: str, cost: Optional[float]) -> None:
+    got = _reported_cost(usage)
+    assert got == cost
+    assert type(got) is type(cost)
+
+
+@pytest.mark.parametrize("spelling", ["-0", "-0.0", "-0e5", "-0E-2"])
+def test_openai_reported_cost_negative_zero_is_zero(spelling: str) -> None:
+    got = _reported_cost(f'{{"cost":{spelling}}}')
+    assert got == 0.0
+    assert math.copysign(1.0, got) == 1.0
+
+
+def test_openai_reported_cost_follows_the_latest_usage() -> None:
+    def costs(*payloads: Payload) -> list[Optional[float]]:
+        return [t.cost for t in decode("openai-chat", sse(*payloads, "[DONE]")) if isinstance(t, Usage)]
+
+    assert costs({"usage": {"prompt_tokens": 1, "cost": 0.5}}, {"usage": {"prompt_tokens": 2}}) == [None]
+    assert costs({"usage": {"prompt_tokens": 1}}, {"usage": {"prompt_tokens": 2, "cost": 0.5}}) == [0.5]
+    # Groq's fallback usage object is read by the same rules.
+    assert costs({"x_groq": {"usage": {"prompt_tokens": 1, "cost": 0.25}}}) == [0.25]
+    # Other dialects report no cost, even in a field of that name.
+    (usage,) = [
+        t
+        for t in decode("anthropic", typed({"type": "message_start", "message": {"usage": {"cost": 1.0}}}))
+        if isinstance(t, Usage)
+    ]
+    assert usage.cost is None
 
 
 def test_openai_x_groq_usage_is_a_fallback() -> None:
@@ -1531,6 +1769,116 @@ def test_gemini_error_object() -> None:
     with pytest.raises(ProviderError) as info:
         decode("gemini", sse({"error": {"code": 1000, "message": "m"}}))
     assert (info.value.status, info.value.code) == (None, "1000")
+
+
+# ---------------------------------------------------------------------------
+# gemini: the Code Assist envelope option
+# ---------------------------------------------------------------------------
+
+
+def code_assist(payload: dict[str, Any], trace: str = "trace-1") -> dict[str, Any]:
+    """A Gemini payload as Gemini Code Assist streams it."""
+    return {"response": payload, "traceId": trace}
+
+
+def test_gemini_envelope_option_checks() -> None:
+    assert tokenwire.StreamProcessor("gemini", envelope=None).dialect == "gemini"
+    assert tokenwire.StreamProcessor("gemini", envelope="response").dialect == "gemini"
+    for value in ("", "Response", "response ", "traceId", "it's"):
+        with pytest.raises(ValueError) as info:
+            tokenwire.StreamProcessor("gemini", envelope=value)
+        assert str(info.value) == f"unknown envelope {value!r}; expected 'response'"
+    for dialect in ("openai-chat", "openai-responses", "anthropic", "ndjson", "bedrock"):
+        with pytest.raises(ValueError) as info:
+            tokenwire.StreamProcessor(dialect, envelope="response")
+        assert str(info.value) == f"envelope applies to the gemini dialect, not {dialect!r}"
+        assert tokenwire.StreamProcessor(dialect, envelope=None).dialect == dialect
+    for bad in (b"response", 1, ["response"]):
+        with pytest.raises(TypeError):
+            tokenwire.StreamProcessor("gemini", envelope=bad)  # type: ignore[arg-type]
+
+
+def test_gemini_envelope_reads_the_inner_response() -> None:
+    payloads = [
+        gemini({"text": "plan", "thought": True}),
+        gemini({"text": "Hi"}, {"functionCall": {"name": "f", "args": {"n": 1.50, "big": 12345678901234567890}}}),
+        {"candidates": [{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP"}]},
+        {"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "thoughtsTokenCount": 1}},
+    ]
+    plain = decode("gemini", sse(*payloads, eol="\r\n"))
+    assert plain == [
+        Reasoning("plan"),
+        Text("Hi"),
+        Tool(0, None, "f", '{"n":1.5,"big":12345678901234567890}'),
+        Text("!"),
+        Finish("STOP"),
+        Usage(4, 2, 0, 0, 1),
+    ]
+    wrapped = sse(*(code_assist(p) for p in payloads), eol="\r\n")
+    assert decode("gemini", wrapped, envelope="response") == plain
+    # Number spelling is kept inside the envelope too (arguments are re-emitted as text).
+    raw = (
+        '{"response":{"candidates":[{"content":{"parts":[{"functionCall":{"name":"g","args":{"x":1.50,"y":1e2}}}]}}]},'
+        '"traceId":"t"}'
+    )
+    assert decode("gemini", sse(raw), envelope="response") == [Tool(0, None, "g", '{"x":1.50,"y":1e2}')]
+    # Without the option the envelope hides everything.
+    assert decode("gemini", wrapped) == []
+
+
+def test_gemini_envelope_streamed_partial_args_and_done() -> None:
+    data = sse(
+        code_assist(gemini({"functionCall": {"name": "f", "willContinue": True}})),
+        code_assist(
+            gemini({"functionCall": {"partialArgs": [{"jsonPath": "$.q", "stringValue": "ab"}], "willContinue": True}})
+        ),
+        code_assist({"candidates": [{"content": {"parts": [{"functionCall": {}}]}, "finishReason": "STOP"}]}),
+        code_assist({"usageMetadata": {"promptTokenCount": 3}}),
+    )
+    processor = tokenwire.StreamProcessor("gemini", coalesce=False, envelope="response")
+    tokens = processor.feed(data)
+    assert processor.done is True
+    tokens += processor.finish()
+    assert tokens == [
+        Tool(0, None, "f", ""),
+        Tool(0, None, None, '{"q":"ab"'),
+        Tool(0, None, None, "}"),
+        Finish("STOP"),
+        Usage(3, 0, 0, 0, 0),
+    ]
+
+
+def test_gemini_envelope_events_without_a_response_object() -> None:
+    # An event with no `response` object is read as it is: nothing to read in most.
+    data = sse(
+        {"traceId": "t"},
+        {"response": None, "traceId": "t"},
+        {"response": [gemini({"text": "in a list"})]},
+        {"response": "text", **gemini({"text": "bare"})},
+        {"response": {}, **gemini({"text": "outer, hidden by the inner object"})},
+        '{"response":{"candidates":[{"content":{"parts":[{"text":"first"}]}}]},'
+        '"response":{"candidates":[{"content":{"parts":[{"text":"last"}]}}]}}',
+    )
+    assert decode("gemini", data, envelope="response") == [Text("bare"), Text("last")]
+
+
+def test_gemini_envelope_errors_raise_outside_or_inside() -> None:
+    outside = {"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}}
+    with pytest.raises(RateLimitError) as info:
+        decode("gemini", sse(code_assist(gemini({"text": "a"})), outside), envelope="response")
+    assert (info.value.message, info.value.status, info.value.error_type) == (
+        "Quota exceeded",
+        429,
+        "RESOURCE_EXHAUSTED",
+    )
+    inside = code_assist({"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+    with pytest.raises(OverloadedError):
+        decode("gemini", sse(inside), envelope="response")
+    # Deferred like any error: the text of the same chunk comes first.
+    processor = tokenwire.StreamProcessor("gemini", envelope="response")
+    assert processor.feed(sse(code_assist(gemini({"text": "a"})), outside)) == [Text("a")]
+    with pytest.raises(RateLimitError):
+        processor.finish()
 
 
 # ---------------------------------------------------------------------------

@@ -214,6 +214,91 @@ def test_match_statement() -> None:
     assert describe("not a token") is None
 
 
+# ---------------------------------------------------------------------------
+# Usage.cost: keyword-only, outside __match_args__, part of eq/hash/repr
+# ---------------------------------------------------------------------------
+
+
+def test_usage_cost_defaults_to_none_and_is_keyword_only() -> None:
+    assert Usage().cost is None
+    assert Usage(1, 2, 3, 4, 5).cost is None
+    assert Usage(1, cost=0.25).cost == 0.25
+    assert Usage(cost=0).cost == 0.0 and type(Usage(cost=0).cost) is float  # ints become floats
+    assert type(Usage(cost=True).cost) is float
+    with pytest.raises(TypeError):
+        Usage(1, 2, 3, 4, 5, 0.5)  # type: ignore[misc]
+    for bad in ("0.5", b"0.5", [0.5]):
+        with pytest.raises(TypeError):
+            Usage(cost=bad)  # type: ignore[arg-type]
+    assert "cost" not in Usage.__match_args__
+
+
+def test_usage_cost_takes_part_in_equality_and_hash() -> None:
+    priced = Usage(10, 20, cost=0.0123)
+    assert priced == Usage(10, 20, cost=0.0123)
+    assert hash(priced) == hash(Usage(10, 20, cost=0.0123))
+    assert priced != Usage(10, 20)
+    assert priced != Usage(10, 20, cost=0.0124)
+    assert Usage(cost=0.0) != Usage()  # a reported zero is not "not reported"
+    assert Usage(cost=0.0) == Usage(cost=-0.0)
+    assert hash(Usage(cost=0.0)) == hash(Usage(cost=-0.0))
+    assert Usage(cost=1) == Usage(cost=1.0)
+    assert len({Usage(1), Usage(1, cost=0.5), Usage(1, cost=0.5)}) == 2
+    # Compared as floats: NaN never equals, not even itself.
+    nan = Usage(cost=float("nan"))
+    assert operator.ne(nan, nan) is True
+    assert operator.eq(nan, nan) is False
+    assert nan != Usage(cost=float("nan"))
+
+
+def test_usage_cost_repr() -> None:
+    assert repr(Usage(1, 2, 3, 4, 5, cost=0.0123)) == (
+        "Usage(input_tokens=1, output_tokens=2, cache_read_tokens=3, cache_write_tokens=4, reasoning_tokens=5, "
+        "cost=0.0123)"
+    )
+    # Python's float repr, whatever the magnitude.
+    assert repr(Usage(cost=1e-05)).endswith(", cost=1e-05)")
+    assert repr(Usage(cost=1e16)).endswith(", cost=1e+16)")
+    assert repr(Usage(cost=0.0)).endswith(", reasoning_tokens=0, cost=0.0)")
+    assert repr(Usage(cost=float("inf"))).endswith(", cost=inf)")
+    assert "cost" not in repr(Usage(1))
+    priced = Usage(7, cost=2.5)
+    assert eval(repr(priced), {"Usage": Usage}) == priced
+
+
+def test_usage_cost_is_frozen_and_survives_pickle_and_copy() -> None:
+    priced = Usage(1, 2, 3, 4, 5, cost=0.75)
+    with pytest.raises(AttributeError):
+        priced.cost = 1.0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del priced.cost  # type: ignore[misc]
+    for token in (priced, Usage(cost=0.0), Usage(1)):
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            clone = pickle.loads(pickle.dumps(token, protocol=protocol))
+            assert type(clone) is type(token)
+            assert clone == token and clone.cost == token.cost
+        assert copy.copy(token).cost == token.cost
+        assert copy.deepcopy(token) == token
+
+
+_MATCH_COST_SOURCE = """
+def f(usage):
+    match usage:
+        case Usage(input_tokens, output_tokens, cost=None):
+            return ("free", input_tokens, output_tokens)
+        case Usage(cost=cost):
+            return ("priced", cost)
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="the match statement needs Python 3.10")
+def test_usage_cost_is_matched_by_keyword_only() -> None:
+    namespace: dict[str, Any] = {"Usage": Usage}
+    exec(compile(_MATCH_COST_SOURCE, "<match test>", "exec"), namespace)
+    assert namespace["f"](Usage(1, 2)) == ("free", 1, 2)
+    assert namespace["f"](Usage(1, 2, cost=0.5)) == ("priced", 0.5)
+
+
 def test_kind_dispatch_covers_every_class() -> None:
     kinds = {type(s[0]).kind for s in SAMPLES}
     assert kinds == {"text", "reasoning", "tool_call", "usage", "citation", "finish"}
@@ -230,9 +315,21 @@ indices = st.integers(0, 2**32 - 1)
 counts = st.integers(0, 2**64 - 1)
 
 
-@given(texts, opt_texts, opt_texts, indices, st.tuples(counts, counts, counts, counts, counts))
+@given(
+    texts,
+    opt_texts,
+    opt_texts,
+    indices,
+    st.tuples(counts, counts, counts, counts, counts),
+    st.none() | st.floats() | st.integers(0, 2**53),
+)
 def test_native_and_pure_reprs_and_fields_match(
-    text: str, maybe_a: Optional[str], maybe_b: Optional[str], index: int, usage: tuple[int, int, int, int, int]
+    text: str,
+    maybe_a: Optional[str],
+    maybe_b: Optional[str],
+    index: int,
+    usage: tuple[int, int, int, int, int],
+    cost: Optional[float],
 ) -> None:
     parity_only_in_native_run()
     native = require_native()
@@ -241,6 +338,7 @@ def test_native_and_pure_reprs_and_fields_match(
         (native.ReasoningDelta(text), PURE.ReasoningDelta(text)),
         (native.ToolCallDelta(index, maybe_a, maybe_b, text), PURE.ToolCallDelta(index, maybe_a, maybe_b, text)),
         (native.Usage(*usage), PURE.Usage(*usage)),
+        (native.Usage(*usage, cost=cost), PURE.Usage(*usage, cost=cost)),
         (native.Citation(text, maybe_a), PURE.Citation(text, maybe_a)),
         (native.Finish(text), PURE.Finish(text)),
     ]
@@ -249,6 +347,8 @@ def test_native_and_pure_reprs_and_fields_match(
         assert n.kind == p.kind
         assert type(n).__match_args__ == type(p).__match_args__
         assert _fields(n) == _fields(p)
+    priced = pairs[4]
+    assert repr(priced[0].cost) == repr(priced[1].cost)
 
 
 def test_native_and_pure_constructors_have_the_same_parameters() -> None:
@@ -259,4 +359,6 @@ def test_native_and_pure_constructors_have_the_same_parameters() -> None:
     for name in ("TextDelta", "ReasoningDelta", "ToolCallDelta", "Usage", "Citation", "Finish"):
         n_params = inspect.signature(getattr(native, name)).parameters
         p_params = inspect.signature(getattr(PURE, name)).parameters
-        assert [(p.name, p.default) for p in n_params.values()] == [(p.name, p.default) for p in p_params.values()]
+        assert [(p.name, p.kind, p.default) for p in n_params.values()] == [
+            (p.name, p.kind, p.default) for p in p_params.values()
+        ]

@@ -29,12 +29,25 @@ Dialects (the field each token comes from)
       choice with ``index`` 0 (or none): ``delta.reasoning_content`` (else
       ``delta.reasoning``), ``delta.content``, the choice's ``text`` (legacy
       Completions ``text_completion`` chunks), ``delta.tool_calls[]``,
-      ``finish_reason``. Usage from ``usage`` (cached tokens from
-      ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``
-      or Moonshot's ``cached_tokens``; reasoning from ``completion_tokens_details``),
-      Groq's ``x_groq.usage`` as a fallback, Perplexity's
-      ``search_results``/``citations`` as deduplicated citations, and ``data: [DONE]``
-      (any surrounding ASCII whitespace, any length) as the terminal marker.
+      ``finish_reason``. ``delta.content`` may be an array of content parts (Mistral's
+      Magistral models), read as Roo-Code's ``mistral.ts`` reads them, in order: a
+      ``{"type": "text"}`` part's ``text`` is text content, the ``{"type": "text"}``
+      parts in a ``{"type": "thinking"}`` part's ``thinking`` list are reasoning, other
+      parts are skipped. Usage from ``usage``: cache reads are the first non-zero of
+      ``prompt_tokens_details.cached_tokens``, ``cache_read_input_tokens`` (Unbound,
+      LiteLLM, xAI), DeepSeek's ``prompt_cache_hit_tokens`` and Moonshot's
+      ``cached_tokens``; cache writes the first non-zero of
+      ``prompt_tokens_details.cache_write_tokens`` (OpenRouter),
+      ``prompt_tokens_details.caching_tokens`` (Requesty) and
+      ``cache_creation_input_tokens`` — "first non-zero" as Roo-Code's ``||`` chains,
+      so a zero in one field does not hide a count in another; reasoning from
+      ``completion_tokens_details``; ``Usage.cost`` from ``cost`` (OpenRouter, Vercel AI
+      Gateway: a number, finite and ≥ 0, else absent; ``-0`` is ``0.0``) plus
+      OpenRouter's BYOK ``cost_details.upstream_inference_cost`` when that is one too,
+      and ``None`` without a ``cost``. Groq's ``x_groq.usage`` is a fallback,
+      Perplexity's ``search_results``/``citations`` are deduplicated citations, and
+      ``data: [DONE]`` (any surrounding ASCII whitespace, any length) is the terminal
+      marker.
     - ``anthropic`` (Messages): text/thinking/tool_use blocks and their deltas,
       ``citations_delta``, usage from ``message_start`` and ``message_delta``,
       ``message_stop`` as the terminal marker.
@@ -48,7 +61,11 @@ Dialects (the field each token comes from)
       argument JSON text by :class:`_PartialArgsWriter`), ``finishReason``,
       ``usageMetadata`` and ``groundingMetadata`` (citations, emitted by ``finish()``).
       Gemini has no terminal marker: ``done`` reports a finish reason, and every later
-      event (usage typically follows) is still read.
+      event (usage typically follows) is still read. With ``envelope="response"``
+      (Gemini Code Assist, which wraps each payload as ``{"response": {…}, "traceId":
+      …}``) an event's ``response`` object is read in its place; an event without one
+      is read as it is (an ``error`` object still raises). Other values are a
+      ``ValueError``, and so is the option with another dialect.
     - ``ndjson`` (Ollama): ``message.thinking``/``content``/``tool_calls`` and the
       final ``"done": true`` line with its counts.
     - ``bedrock`` (AWS Bedrock, binary event-stream framing): ConverseStream events, or
@@ -121,6 +138,7 @@ _UsageFields = tuple[int, int, int, int, int]
 
 _U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
+_INF = float("inf")
 # ASCII whitespace as WHATWG (and Rust's is_ascii_whitespace) define it: no vertical tab.
 _ASCII_WS = " \t\n\r\x0c"
 _ASCII_WS_BYTES = b" \t\n\r\x0c"
@@ -591,7 +609,8 @@ class StreamProcessor:
     raises the matching :class:`~tokenwire.errors.ProviderError`; tokens decoded before
     it in the same chunk are returned first and the error is raised by the next call.
     ``think_tags=True`` (``openai-chat``, ``ndjson``) turns ``<think>…</think>`` blocks
-    in the text content into ``ReasoningDelta`` (see the module docstring).
+    in the text content into ``ReasoningDelta``; ``envelope="response"`` (``gemini``)
+    reads Gemini Code Assist's wrapped events (see the module docstring).
     """
 
     def __init__(
@@ -602,6 +621,7 @@ class StreamProcessor:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         think_tags: bool = False,
         invoke_model: Optional[str] = None,
+        envelope: Optional[str] = None,
     ) -> None:
         if type(dialect) is not str or dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; expected one of: {', '.join(DIALECTS)}")
@@ -620,6 +640,13 @@ class StreamProcessor:
             raise ValueError(f"max_event_bytes must be a positive integer, got {max_event_bytes}")
         if think_tags and dialect not in _THINK_TAG_DIALECTS:
             raise ValueError(f"think_tags applies to the openai-chat and ndjson dialects, not {dialect!r}")
+        if envelope is not None:
+            if not isinstance(envelope, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(f"envelope must be a str, not {type(envelope).__name__}")
+            if envelope != "response":
+                raise ValueError(f"unknown envelope {envelope!r}; expected 'response'")
+            if dialect != "gemini":
+                raise ValueError(f"envelope applies to the gemini dialect, not {dialect!r}")
         self._dialect = dialect
         # The plain function, not a bound method: no reference cycle through self.
         # (bedrock has no text events: its binary framing is driven by BedrockStream.)
@@ -646,6 +673,7 @@ class StreamProcessor:
         # Per-stream state.
         self._finish_seen = False
         self._usage: Optional[_UsageFields] = None
+        self._usage_cost: Optional[float] = None  # openai-chat: the cost the provider reported
         self._usage_emitted = False
         self._top_level_usage_seen = False  # openai-chat: x_groq.usage is only a fallback
         self._cited: set[str] = set()  # openai-chat (Perplexity): URLs already cited
@@ -657,6 +685,7 @@ class StreamProcessor:
         self._gemini_args: Optional[_PartialArgsWriter] = None
         self._grounding: Optional[dict[str, Any]] = None
         self._think: Optional[_ThinkTags] = _ThinkTags() if think_tags else None
+        self._envelope = envelope is not None  # gemini: read each event's "response" object
 
     # -- public API -----------------------------------------------------------
 
@@ -792,7 +821,7 @@ class StreamProcessor:
     def _emit_usage(self) -> None:
         if self._usage is not None and not self._usage_emitted:
             self._usage_emitted = True
-            self._add(Usage(*self._usage))
+            self._add(Usage(*self._usage, cost=self._usage_cost))
 
     def _tool_call(self, index: int, id: Optional[str], name: Optional[str], arguments: str) -> None:
         self._add(ToolCallDelta(index, id, name, arguments))
@@ -879,13 +908,13 @@ class StreamProcessor:
         usage = obj.get("usage")
         if type(usage) is dict:
             self._top_level_usage_seen = True
-            self._usage = _openai_usage(usage)
+            self._usage, self._usage_cost = _openai_usage(usage)
         elif not self._top_level_usage_seen:
             groq = obj.get("x_groq")
             if type(groq) is dict:
                 usage = groq.get("usage")
                 if type(usage) is dict:
-                    self._usage = _openai_usage(usage)
+                    self._usage, self._usage_cost = _openai_usage(usage)
         results = obj.get("search_results")
         if type(results) is list:
             for result in results:
@@ -902,13 +931,16 @@ class StreamProcessor:
             reasoning = _text(delta.get("reasoning_content")) or _text(delta.get("reasoning"))
             if reasoning is not None:
                 self._add_text(ReasoningDelta, reasoning)
-            content = _text(delta.get("content"))
+            raw_content = delta.get("content")
+            content = _text(raw_content)
             if content is not None:
                 # Inlined _content(): this runs for nearly every event.
                 if self._think is None:
                     self._add_text(TextDelta, content)
                 else:
                     self._think.split(content, self._add_text)
+            elif type(raw_content) is list:
+                self._openai_content_parts(raw_content)
         # Legacy Completions chunks carry their text in the choice itself.
         legacy = choice.get("text")
         if legacy is not None:
@@ -937,6 +969,26 @@ class StreamProcessor:
             # The choice's content is over: held-back text goes before its Finish.
             self._think_flush()
             self._finish_reason(reason)
+
+    def _openai_content_parts(self, parts: list[Any]) -> None:
+        """Mistral's content parts, in order: ``text`` parts are text content, the ``text``
+        parts inside a ``thinking`` part's ``thinking`` list are reasoning."""
+        for part in parts:
+            if type(part) is not dict:
+                continue
+            kind = part.get("type")
+            if kind == "text":
+                text = _text(part.get("text"))
+                if text is not None:
+                    self._content(text)
+            elif kind == "thinking":
+                thinking = part.get("thinking")
+                if type(thinking) is list:
+                    for inner in thinking:
+                        if type(inner) is dict and inner.get("type") == "text":
+                            text = _text(inner.get("text"))
+                            if text is not None:
+                                self._add_text(ReasoningDelta, text)
 
     def _cite_once(self, url: Optional[str], title: Optional[str]) -> None:
         if url is not None and url not in self._cited:
@@ -1125,10 +1177,20 @@ class StreamProcessor:
                 None,
             )
 
+    def _gemini_payload(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The event's GenerateContentResponse: with ``envelope="response"`` (Gemini Code
+        Assist) its ``response`` object when it has one, else the event itself."""
+        if self._envelope:
+            inner = obj.get("response")
+            if type(inner) is dict:
+                return inner
+        return obj
+
     def _gemini(self, data: str, _event: str) -> None:
         obj = self._parse(data)
         if type(obj) is not dict:
             return
+        obj = self._gemini_payload(obj)
         error = obj.get("error")
         if type(error) is dict:
             code = error.get("code")
@@ -1146,7 +1208,7 @@ class StreamProcessor:
             if type(parts) is list:
                 if any(type(part) is dict and "functionCall" in part for part in parts):
                     # Arguments are re-emitted as JSON text: parse again keeping number spelling.
-                    obj = self._parse(data, raw=True)
+                    obj = self._gemini_payload(self._parse(data, raw=True))
                     candidate = obj["candidates"][0]
                     parts = candidate["content"]["parts"]
                 for part in parts:
@@ -1286,24 +1348,83 @@ _HANDLERS: dict[str, Callable[[StreamProcessor, str, str], None]] = {
 }
 
 
-def _openai_usage(usage: dict[str, Any]) -> _UsageFields:
-    prompt_details = _dict(usage.get("prompt_tokens_details")) or {}
-    completion_details = _dict(usage.get("completion_tokens_details")) or {}
-    cache_read = _uint(prompt_details.get("cached_tokens"), _U64_MAX)
-    if cache_read is None:
-        cache_read = _uint(usage.get("prompt_cache_hit_tokens"), _U64_MAX)  # DeepSeek
-    if cache_read is None:
-        cache_read = _uint(usage.get("cached_tokens"), _U64_MAX)  # Moonshot
-    cache_write = _uint(prompt_details.get("cache_write_tokens"), _U64_MAX)
-    if cache_write is None:
-        cache_write = _uint(usage.get("cache_creation_input_tokens"), _U64_MAX)
-    return (
-        _count(usage.get("prompt_tokens")),
-        _count(usage.get("completion_tokens")),
-        cache_read or 0,
-        cache_write or 0,
-        _count(completion_details.get("reasoning_tokens")),
+def _first_nonzero(*values: Any) -> int:
+    """The first of ``values`` that is a valid count other than zero, else 0."""
+    for value in values:
+        if value is not None:  # most of these fields are absent
+            number = _uint(value, _U64_MAX)
+            if number:
+                return number
+    return 0
+
+
+def _cost(value: Any) -> Optional[float]:
+    """A reported cost: a JSON number whose float value is finite and not negative; ``-0``
+    is ``0.0``."""
+    kind = type(value)
+    if kind is float:
+        number: float = value
+    elif kind is int:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            return None
+    elif kind is _RawInt or kind is _RawFloat:
+        number = float(value)  # the source text, as float() reads it
+    else:
+        return None
+    if 0.0 <= number < _INF:
+        return number + 0.0  # -0.0 + 0.0 is 0.0
+    return None
+
+
+def _openai_usage(usage: dict[str, Any]) -> tuple[_UsageFields, Optional[float]]:
+    """The counts of a Chat Completions ``usage`` object, and the cost it reports."""
+    get = usage.get
+    details = get("prompt_tokens_details")
+    if type(details) is dict:
+        cached = details.get("cached_tokens")
+        cache_write = details.get("cache_write_tokens")  # OpenRouter
+        caching = details.get("caching_tokens")  # Requesty
+    else:
+        cached = cache_write = caching = None
+    # The usual OpenAI report decides at its first field; the others are looked up only
+    # when it is absent or zero.
+    cache_read = cached if type(cached) is int and 0 < cached <= _U64_MAX else 0
+    if not cache_read:
+        cache_read = _first_nonzero(
+            cached,
+            get("cache_read_input_tokens"),  # Unbound, LiteLLM, xAI
+            get("prompt_cache_hit_tokens"),  # DeepSeek
+            get("cached_tokens"),  # Moonshot
+        )
+    completion_details = get("completion_tokens_details")
+    reasoning = completion_details.get("reasoning_tokens") if type(completion_details) is dict else None
+    counts = (
+        _count(get("prompt_tokens")),
+        _count(get("completion_tokens")),
+        cache_read,
+        # Unbound, LiteLLM, xAI and Vercel AI Gateway report cache_creation_input_tokens.
+        _first_nonzero(cache_write, caching, get("cache_creation_input_tokens")),
+        _count(reasoning),
     )
+    cost = get("cost")
+    if cost is None:  # the usual case: no cost reported
+        return counts, None
+    return counts, _openai_cost(cost, get("cost_details"))
+
+
+def _openai_cost(value: Any, details: Any) -> Optional[float]:
+    """``usage.cost`` plus OpenRouter's BYOK ``cost_details.upstream_inference_cost``."""
+    cost = _cost(value)
+    if cost is None:
+        return None
+    upstream = _cost(details.get("upstream_inference_cost")) if type(details) is dict else None
+    if upstream is not None:
+        cost += upstream
+        if cost == _INF:
+            return None
+    return cost
 
 
 def _replace_count(value: Any, current: int) -> int:

@@ -7,6 +7,7 @@ hand-written rather than dataclasses because ``slots=True`` needs Python 3.10.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar, Optional
 
 __all__ = ["Citation", "Finish", "ReasoningDelta", "TextDelta", "ToolCallDelta", "Usage"]
@@ -85,9 +86,14 @@ class ToolCallDelta(_Token):
 
 
 class Usage(_Token):
-    """Token usage for the whole response (emitted once per stream)."""
+    """Token usage for the whole response (emitted once per stream), and the cost the
+    provider reported, when it reports one.
 
-    __slots__ = ("cache_read_tokens", "cache_write_tokens", "input_tokens", "output_tokens", "reasoning_tokens")
+    ``cost`` (USD, keyword-only) is not one of the ``__match_args__``; it takes part in
+    equality, hashing and the repr (which shows it only when it is not ``None``).
+    """
+
+    __slots__ = ("cache_read_tokens", "cache_write_tokens", "cost", "input_tokens", "output_tokens", "reasoning_tokens")
     __match_args__ = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
     kind = "usage"
     input_tokens: int
@@ -95,6 +101,7 @@ class Usage(_Token):
     cache_read_tokens: int
     cache_write_tokens: int
     reasoning_tokens: int
+    cost: Optional[float]
 
     def __init__(
         self,
@@ -103,12 +110,47 @@ class Usage(_Token):
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
+        *,
+        cost: Optional[float] = None,
     ) -> None:
         object.__setattr__(self, "input_tokens", input_tokens)
         object.__setattr__(self, "output_tokens", output_tokens)
         object.__setattr__(self, "cache_read_tokens", cache_read_tokens)
         object.__setattr__(self, "cache_write_tokens", cache_write_tokens)
         object.__setattr__(self, "reasoning_tokens", reasoning_tokens)
+        object.__setattr__(self, "cost", None if cost is None else _as_float(cost))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        # Compared as floats are: NaN never equals (a tuple would let the same NaN object
+        # equal itself), 0.0 == -0.0.
+        return self._values() == other._values() and self.cost == other.cost  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._values(), self.cost))
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if self.cost is None:
+            return text
+        return f"{text[:-1]}, cost={self.cost!r})"
+
+    def __reduce__(self) -> Any:
+        if self.cost is None:
+            return (type(self), self._values())
+        # ``cost`` is keyword-only: bind it, and pass the counts positionally.
+        return (functools.partial(type(self), cost=self.cost), self._values())
+
+
+def _as_float(value: object) -> float:
+    """``value`` as a float, accepting what a native ``f64`` argument accepts (floats,
+    ints, objects with ``__float__`` or ``__index__``) and refusing strings."""
+    if type(value) is float:
+        return value
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError(f"cost must be a real number, not {type(value).__name__}")
+    return float(value)  # type: ignore[arg-type]
 
 
 class Citation(_Token):

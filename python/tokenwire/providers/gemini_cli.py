@@ -64,13 +64,11 @@ Responses
     Code Assist wraps every Gemini payload: ``{"response": {candidates, usageMetadata,
     …}, "traceId": …}``. Non-streaming answers are unwrapped and parsed by
     :func:`~tokenwire.providers.gemini.parse_generate_content` (the ``traceId`` becomes
-    the ``request_id``). Streams use the native ``gemini`` dialect; when the backend's
-    dialect takes the ``envelope="response"`` option it unwraps natively, otherwise each
-    complete ``data:`` line is unwrapped here (one ``json.loads``/``json.dumps`` per event)
-    before the dialect sees it — every other byte is passed through untouched, so framing
-    errors are still the dialect's (their offsets then count the unwrapped bytes).
-    Blocked prompts and answers raise :class:`~tokenwire.providers.gemini.SafetyBlockedError`
-    as for Gemini (``raise_on_block=``).
+    the ``request_id``). Streams use the ``gemini`` dialect with ``envelope="response"``,
+    which reads each event's ``response`` object in the event's place (an event without
+    one, such as an error object, is read as it is); framing error offsets count the
+    stream's bytes as received. Blocked prompts and answers raise
+    :class:`~tokenwire.providers.gemini.SafetyBlockedError` as for Gemini (``raise_on_block=``).
 
 Models and tokens
     :meth:`GeminiCLIProvider.list_models` returns Roo's table without network;
@@ -80,8 +78,6 @@ Models and tokens
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -90,7 +86,6 @@ from typing import Any, Callable, ClassVar, Optional, Union
 import anyio
 import httpx
 
-from tokenwire._backend import impl as _impl
 from tokenwire._http import Timeouts, request_id_from
 from tokenwire.errors import APITimeoutError, ConfigurationError, ProviderError
 from tokenwire.google import Clock
@@ -114,7 +109,6 @@ from tokenwire.types import (
     CompletionResponse,
     ModelInfo,
     ProviderCapabilities,
-    StreamToken,
 )
 
 __all__ = [
@@ -126,7 +120,6 @@ __all__ = [
     "CodeAssistStream",
     "GeminiCLIProvider",
     "code_assist_params",
-    "native_envelope_supported",
     "unwrap_response",
 ]
 
@@ -175,16 +168,6 @@ GEMINI_CLI_MODELS: Mapping[str, GeminiModel] = {
 }
 
 
-@functools.cache
-def native_envelope_supported() -> bool:
-    """Whether the active backend's ``gemini`` dialect takes ``envelope="response"``."""
-    try:
-        _impl.StreamProcessor("gemini", envelope="response")
-    except TypeError:
-        return False
-    return True
-
-
 def code_assist_params(
     request: ChatRequest,
     models: Mapping[str, GeminiModel] = GEMINI_CLI_MODELS,
@@ -228,89 +211,9 @@ def unwrap_response(data: Any) -> Any:
     return data
 
 
-def _unwrap_data_line(line: bytes) -> bytes:
-    if not line.startswith(b"data:"):
-        return line
-    payload = line[5:]
-    if payload.startswith(b" "):
-        payload = payload[1:]
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        return line  # the dialect reports it, at its own framing rules
-    inner = unwrap_response(document)
-    if inner is document:
-        return line
-    return b"data: " + json.dumps(inner, separators=(",", ":")).encode()
-
-
-class _EnvelopeUnwrapper:
-    """Sits in front of a ``gemini`` StreamProcessor and rewrites each complete ``data:``
-    line of a Code Assist stream to carry the inner ``response`` object. Lines are
-    recognized with SSE's line ends (LF, CRLF, CR; a CR at the end of a chunk waits for
-    the next byte); everything else passes through unchanged."""
-
-    __slots__ = ("_inner", "_pending")
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._pending = bytearray()
-
-    def _lines(self, *, final: bool) -> bytes:
-        buf = self._pending
-        out = bytearray()
-        start = 0
-        size = len(buf)
-        while start < size:
-            lf = buf.find(b"\n", start)
-            cr = buf.find(b"\r", start, lf if lf >= 0 else size)
-            if cr >= 0:
-                end = cr
-                if cr + 1 < size:
-                    width = 2 if buf[cr + 1] == 0x0A else 1
-                elif final:
-                    width = 1
-                else:
-                    break  # maybe the CR of a CRLF split across chunks
-            elif lf >= 0:
-                end, width = lf, 1
-            else:
-                break
-            out += _unwrap_data_line(bytes(buf[start:end]))
-            out += buf[end : end + width]
-            start = end + width
-        del buf[:start]
-        if final and buf:
-            out += buf  # a partial last line: the dialect decides what it means
-            buf.clear()
-        return bytes(out)
-
-    def feed(self, chunk: bytes) -> list[StreamToken]:
-        self._pending += chunk
-        data = self._lines(final=False)
-        tokens: list[StreamToken] = self._inner.feed(data) if data else []
-        return tokens
-
-    def finish(self) -> list[StreamToken]:
-        # What is left is at most one line without its end: it cannot complete an event
-        # that yields tokens and also leave the dialect inside another one.
-        data = self._lines(final=True)
-        tokens: list[StreamToken] = self._inner.feed(data) if data else []
-        tail: list[StreamToken] = self._inner.finish()
-        return tokens + tail
-
-
 class CodeAssistStream(DeferredChatStream, GeminiChatStream):
-    """A Code Assist stream: built after authentication and project discovery,
-    unwrapped, with Gemini's safety-block handling."""
-
-    _unwrapped = False
-
-    async def start(self) -> None:
-        await super().start()
-        if not self._unwrapped and self._processor is not None and "envelope" not in self._call.stream_options:
-            self._processor = _EnvelopeUnwrapper(self._processor)
-        self._unwrapped = True
+    """A Code Assist stream: built after authentication and project discovery, with
+    Gemini's safety-block handling (the dialect's ``envelope="response"`` unwraps it)."""
 
 
 class GeminiCLIProvider(OAuthCLIProvider):
@@ -484,7 +387,7 @@ class GeminiCLIProvider(OAuthCLIProvider):
     def _generate_call(
         self, model: str, body: dict[str, Any], request: Union[ChatRequest, CompletionRequest], *, stream: bool
     ) -> HttpCall:
-        options = {"envelope": "response"} if stream and native_envelope_supported() else {}
+        options = {"envelope": "response"} if stream else {}
         return HttpCall(
             method="POST",
             url=self._url("streamGenerateContent" if stream else "generateContent"),

@@ -1,11 +1,12 @@
 //! `StreamProcessor` never panics, for every dialect; its tokens and errors do not
 //! depend on chunking (with coalescing off; invalid-JSON offsets legitimately do, as
 //! they count the bytes fed), and coalescing only merges adjacent text/reasoning
-//! tokens of one call. Header bit 6 turns on `think_tags` (openai-chat, ndjson).
+//! tokens of one call. Header bit 6 turns on the dialect's option: `think_tags`
+//! (openai-chat, ndjson) or `envelope = Response` (gemini).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokenwire_core::processor::{ProcessorOptions, StreamProcessor, DIALECTS};
+use tokenwire_core::processor::{Envelope, ProcessorOptions, StreamProcessor, DIALECTS};
 use tokenwire_core::{Error, StreamToken};
 
 #[path = "common.rs"]
@@ -85,10 +86,16 @@ fuzz_target!(|data: &[u8]| {
     // Header bit 6: the think_tags option where it applies. Byte chunking never changes
     // the deltas, so tokens stay chunking-independent with it on.
     let think_tags = input.header & 0x40 != 0 && matches!(dialect, "openai-chat" | "ndjson");
+    let envelope = if input.header & 0x40 != 0 && dialect == "gemini" {
+        Envelope::Response
+    } else {
+        Envelope::None
+    };
     let plain = ProcessorOptions {
         coalesce: false,
         max_event_bytes,
         think_tags,
+        envelope,
     };
 
     let (whole_calls, whole_err) = run(dialect, plain, &[input.body]);
@@ -107,6 +114,11 @@ fuzz_target!(|data: &[u8]| {
             StreamToken::Text(t) | StreamToken::Reasoning(t) => {
                 assert!(!t.is_empty(), "empty text token")
             }
+            StreamToken::Usage(u) => assert!(
+                u.cost.is_none_or(|c| c.is_finite() && c.is_sign_positive()),
+                "cost {:?}",
+                u.cost
+            ),
             _ => {}
         }
     }
@@ -133,6 +145,7 @@ fuzz_target!(|data: &[u8]| {
             coalesce: true,
             max_event_bytes,
             think_tags,
+            envelope,
         },
         &[input.body],
     );

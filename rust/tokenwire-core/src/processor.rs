@@ -11,9 +11,11 @@
 //! those tokens and the next `feed`/`finish` raises the error. Once failed, the
 //! processor raises the same error forever.
 //!
-//! Options ([`ProcessorOptions`]): `coalesce`, `max_event_bytes` and `think_tags`
+//! Options ([`ProcessorOptions`]): `coalesce`, `max_event_bytes`, `think_tags`
 //! (`openai-chat` and `ndjson`: `<think>` blocks in the text content become reasoning,
-//! see [`crate::dialects::think`]; `Error::Value` for the other dialects).
+//! see [`crate::dialects::think`]; `Error::Value` for the other dialects) and `envelope`
+//! (`gemini`: [`Envelope::Response`] reads each event's `response` member, as Gemini
+//! Code Assist wraps them; `Error::Value` for the other dialects).
 //!
 //! `finish()` fails with "stream ended inside an event" only when the framing holds a
 //! partial line or undispatched SSE data ([`SseDecoder::has_partial_event`]); a stream
@@ -27,6 +29,7 @@ use crate::eventstream::EventStreamDecoder;
 use crate::sse::{SseDecoder, DEFAULT_MAX_EVENT_BYTES};
 use crate::stream_token::StreamToken;
 
+pub use crate::dialects::gemini::Envelope;
 pub use crate::dialects::DIALECTS;
 
 /// Construction options of a [`StreamProcessor`].
@@ -39,6 +42,9 @@ pub struct ProcessorOptions {
     /// `openai-chat` and `ndjson`: `<think>…</think>` blocks in the text content become
     /// reasoning ([`crate::dialects::think`]); other dialects refuse it.
     pub think_tags: bool,
+    /// `gemini`: where each event's response is ([`Envelope`]); other dialects refuse
+    /// any but `Envelope::None`.
+    pub envelope: Envelope,
 }
 
 impl Default for ProcessorOptions {
@@ -47,6 +53,7 @@ impl Default for ProcessorOptions {
             coalesce: true,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             think_tags: false,
+            envelope: Envelope::None,
         }
     }
 }
@@ -164,6 +171,7 @@ impl StreamProcessor {
         if options.think_tags {
             dialect.enable_think_tags()?;
         }
+        dialect.set_envelope(options.envelope)?;
         let framing = if dialect.is_event_stream() {
             // The bound applies to a whole event-stream message.
             Framing::Events(EventStreamDecoder::new(options.max_event_bytes))
@@ -750,6 +758,43 @@ mod tests {
                 usage(0, 1, 0, 0, 0)
             ]
         );
+    }
+
+    #[test]
+    fn envelope_option() {
+        let options = ProcessorOptions {
+            coalesce: false,
+            envelope: Envelope::Response,
+            ..Default::default()
+        };
+        for dialect in [
+            "openai-chat",
+            "openai-responses",
+            "anthropic",
+            "ndjson",
+            "bedrock",
+        ] {
+            assert_eq!(
+                StreamProcessor::new(dialect, options).unwrap_err(),
+                Error::Value(format!(
+                    "envelope applies to the gemini dialect, not '{dialect}'"
+                ))
+            );
+        }
+        let stream = concat!(
+            "data: {\"response\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]},\"finishReason\":\"STOP\"}]},\"traceId\":\"t\"}\r\n\r\n",
+            "data: {\"response\":{\"usageMetadata\":{\"promptTokenCount\":3}},\"traceId\":\"t\"}\r\n\r\n",
+        );
+        let mut p = StreamProcessor::new("gemini", options).unwrap();
+        let mut out = Vec::new();
+        for b in stream.as_bytes() {
+            out.extend(feed(&mut p, std::slice::from_ref(b)).unwrap());
+        }
+        assert!(p.done());
+        out.extend(finish_tokens(&mut p).unwrap());
+        assert_eq!(out, [text("Hi"), finish("STOP"), usage(3, 0, 0, 0, 0)]);
+        // The default reads the event itself: the envelope hides everything.
+        assert!(whole("gemini", stream.as_bytes(), false).is_empty());
     }
 
     #[test]

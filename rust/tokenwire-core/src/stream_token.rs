@@ -5,17 +5,23 @@
 /// `input_tokens` is what the provider reports as input: for OpenAI-style APIs it
 /// includes cached tokens, for Anthropic-style APIs it excludes them. The catalog's
 /// cost function knows each convention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// `cost` is the cost in USD the provider itself reported (OpenRouter, Vercel AI
+/// Gateway), when it reports one; the dialects only set finite, non-negative values
+/// (never `-0.0`). Being a float, it makes the type (and [`StreamToken`]) `PartialEq`
+/// only.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
+    pub cost: Option<f64>,
 }
 
 /// One normalized token of a provider stream.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StreamToken {
     Text(String),
     Reasoning(String),

@@ -9,7 +9,7 @@
 mod common;
 
 use common::allocations_during;
-use tokenwire_core::processor::{ProcessorOptions, StreamProcessor};
+use tokenwire_core::processor::{Envelope, ProcessorOptions, StreamProcessor};
 use tokenwire_core::StreamToken;
 
 #[global_allocator]
@@ -100,4 +100,65 @@ fn coalescing_allocates_far_less_than_one_per_event() {
     assert_eq!(out.len(), 1);
     // One String, grown by doubling.
     assert!(allocations < 32, "{allocations} allocations");
+}
+
+/// Events of the newer shapes: Mistral's content-part arrays (one reasoning and one
+/// text fragment per event, usage with a reported cost) and Gemini Code Assist's
+/// `response` envelope.
+fn newer_shapes(dialect: &str, events: std::ops::Range<usize>) -> Vec<u8> {
+    let mut out = String::new();
+    for i in events {
+        let w = WORDS[i % WORDS.len()];
+        match dialect {
+            "openai-chat" => out.push_str(&format!(
+                "data: {{\"id\":\"m{i}\",\"object\":\"chat.completion.chunk\",\"model\":\"magistral-medium-2507\",\
+                 \"choices\":[{{\"index\":0,\"delta\":{{\"content\":[{{\"type\":\"thinking\",\"thinking\":\
+                 [{{\"type\":\"text\",\"text\":\"{w}\"}}]}},{{\"type\":\"text\",\"text\":\"{w}\"}}]}},\
+                 \"finish_reason\":null}}],\"usage\":{{\"prompt_tokens\":3,\"completion_tokens\":{i},\
+                 \"cost\":0.0{i},\"cost_details\":{{\"upstream_inference_cost\":1e-{}}}}}}}\n\n",
+                i % 9 + 1
+            )),
+            "gemini" => out.push_str(&format!(
+                "data: {{\"response\":{{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{w}\"}}],\
+                 \"role\":\"model\"}}}}],\"usageMetadata\":{{\"promptTokenCount\":5}}}},\"traceId\":\"t{i}\"}}\r\n\r\n"
+            )),
+            _ => unreachable!(),
+        }
+    }
+    out.into_bytes()
+}
+
+/// The newer shapes take the same allocation-free path (a `Usage`, cost included, owns
+/// no heap memory).
+#[test]
+fn content_parts_and_envelopes_allocate_one_string_per_token() {
+    for (dialect, envelope, per_event) in [
+        ("openai-chat", Envelope::None, 2),
+        ("gemini", Envelope::Response, 1),
+    ] {
+        let options = ProcessorOptions {
+            coalesce: false,
+            envelope,
+            ..Default::default()
+        };
+        let mut processor = StreamProcessor::new(dialect, options).unwrap();
+        let mut out: Vec<StreamToken> = Vec::new();
+        // Warm up on the longest events, byte by byte.
+        for byte in newer_shapes(dialect, 990..1000).chunks(1) {
+            processor.feed(byte, &mut out).unwrap();
+        }
+        let body = newer_shapes(dialect, 0..1000);
+        out = Vec::with_capacity(body.len());
+        let allocations = allocations_during(|| {
+            for chunk in body.chunks(64) {
+                processor.feed(chunk, &mut out).unwrap();
+            }
+        });
+        assert_eq!(out.len(), 1000 * per_event, "{dialect}");
+        assert_eq!(
+            allocations,
+            out.len(),
+            "{dialect}: {allocations} allocations"
+        );
+    }
 }

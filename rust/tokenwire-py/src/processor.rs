@@ -8,7 +8,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
-use tokenwire_core::processor::{ProcessorOptions, StreamProcessor as CoreProcessor, DIALECTS};
+use tokenwire_core::processor::{
+    Envelope, ProcessorOptions, StreamProcessor as CoreProcessor, DIALECTS,
+};
 use tokenwire_core::sse::DEFAULT_MAX_EVENT_BYTES;
 use tokenwire_core::StreamToken;
 
@@ -45,9 +47,9 @@ fn chunk_bytes(chunk: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
 #[pymethods]
 impl StreamProcessor {
     #[new]
-    #[pyo3(signature = (dialect, *, coalesce = true, max_event_bytes = DEFAULT_MAX_EVENT_BYTES as i128, think_tags = false, invoke_model = None))]
+    #[pyo3(signature = (dialect, *, coalesce = true, max_event_bytes = DEFAULT_MAX_EVENT_BYTES as i128, think_tags = false, invoke_model = None, envelope = None))]
     #[pyo3(
-        text_signature = "(dialect, *, coalesce=True, max_event_bytes=16777216, think_tags=False, invoke_model=None)"
+        text_signature = "(dialect, *, coalesce=True, max_event_bytes=16777216, think_tags=False, invoke_model=None, envelope=None)"
     )]
     fn new(
         dialect: &Bound<'_, PyAny>,
@@ -56,6 +58,7 @@ impl StreamProcessor {
         max_event_bytes: i128,
         think_tags: bool,
         invoke_model: Option<&str>,
+        envelope: Option<&str>,
     ) -> PyResult<Self> {
         // The message quotes the argument with Python's own repr() (exactly as the pure
         // twin does); a non-str dialect is simply an unknown one.
@@ -77,12 +80,14 @@ impl StreamProcessor {
         }
         // A bound above the address space is no bound at all.
         let max_event_bytes = usize::try_from(max_event_bytes).unwrap_or(usize::MAX);
+        let envelope = Envelope::from_option(envelope).map_err(CoreError::from)?;
         let inner = CoreProcessor::with_invoke_model(
             &name,
             ProcessorOptions {
                 coalesce,
                 max_event_bytes,
                 think_tags,
+                envelope,
             },
             invoke_model,
         )

@@ -1,8 +1,12 @@
 //! Native stream token classes (frozen, comparable, hashable, pattern-matchable)
 //! and the conversion from core tokens.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 use tokenwire_core::{StreamToken, Usage as CoreUsage};
 
 /// Python's `repr` of a str: the pure twin formats with `{!r}`, and matching Python's
@@ -122,9 +126,9 @@ impl ToolCallDelta {
     }
 }
 
-/// Token usage for the whole response (emitted once per stream).
-#[pyclass(frozen, eq, hash, module = "tokenwire._native")]
-#[derive(PartialEq, Eq, Hash)]
+/// Token usage for the whole response (emitted once per stream), and the cost the
+/// provider reported, when it reports one.
+#[pyclass(frozen, module = "tokenwire._native")]
 pub struct Usage {
     #[pyo3(get)]
     pub input_tokens: u64,
@@ -136,18 +140,33 @@ pub struct Usage {
     pub cache_write_tokens: u64,
     #[pyo3(get)]
     pub reasoning_tokens: u64,
+    #[pyo3(get)]
+    pub cost: Option<f64>,
+}
+
+impl Usage {
+    fn counts(&self) -> (u64, u64, u64, u64, u64) {
+        (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        )
+    }
 }
 
 #[pymethods]
 impl Usage {
     #[new]
-    #[pyo3(signature = (input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0))]
+    #[pyo3(signature = (input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0, *, cost=None))]
     fn new(
         input_tokens: u64,
         output_tokens: u64,
         cache_read_tokens: u64,
         cache_write_tokens: u64,
         reasoning_tokens: u64,
+        cost: Option<f64>,
     ) -> Self {
         Self {
             input_tokens,
@@ -155,6 +174,7 @@ impl Usage {
             cache_read_tokens,
             cache_write_tokens,
             reasoning_tokens,
+            cost,
         }
     }
     #[classattr]
@@ -177,24 +197,61 @@ impl Usage {
             "reasoning_tokens",
         )
     }
-    fn __repr__(&self) -> String {
-        format!(
-            "Usage(input_tokens={}, output_tokens={}, cache_read_tokens={}, cache_write_tokens={}, reasoning_tokens={})",
-            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens
-        )
+    /// Equal when every count and the cost are (`cost` compares as floats do: NaN
+    /// never equals, `0.0 == -0.0`).
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        let Ok(other) = other.cast::<Usage>() else {
+            return Ok(py.NotImplemented());
+        };
+        let other = other.get();
+        let equal = self.counts() == other.counts() && self.cost == other.cost;
+        let result = match op {
+            CompareOp::Eq => equal,
+            CompareOp::Ne => !equal,
+            _ => return Ok(py.NotImplemented()),
+        };
+        Ok(result.into_pyobject(py)?.to_owned().into_any().unbind())
     }
+    fn __hash__(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.counts().hash(&mut hasher);
+        // Equal costs hash alike: `0.0 == -0.0`, so both hash as `0.0`.
+        self.cost
+            .map(|c| if c == 0.0 { 0 } else { c.to_bits() })
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let mut out = format!(
+            "Usage(input_tokens={}, output_tokens={}, cache_read_tokens={}, cache_write_tokens={}, reasoning_tokens={}",
+            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens, self.reasoning_tokens
+        );
+        if let Some(cost) = self.cost {
+            // Python's float repr (shortest round-trip, `1e-05` style), as the pure twin prints.
+            out.push_str(", cost=");
+            out.push_str(&PyFloat::new(py, cost).repr()?.to_cow()?);
+        }
+        out.push(')');
+        Ok(out)
+    }
+    /// The class and the counts; with a cost, the class with `cost` bound (it is
+    /// keyword-only), so pickles of cost-less usages stay as they were.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> Reduced<'py, (u64, u64, u64, u64, u64)> {
+        let py = slf.py();
         let s = slf.get();
-        Ok((
-            slf.get_type().into_any(),
-            (
-                s.input_tokens,
-                s.output_tokens,
-                s.cache_read_tokens,
-                s.cache_write_tokens,
-                s.reasoning_tokens,
-            ),
-        ))
+        let cls = slf.get_type().into_any();
+        let callable = match s.cost {
+            None => cls,
+            Some(cost) => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("cost", cost)?;
+                py.import("functools")?
+                    .getattr("partial")?
+                    .call((cls,), Some(&kwargs))?
+            }
+        };
+        Ok((callable, s.counts()))
     }
 }
 
@@ -292,6 +349,7 @@ pub fn token_to_py(py: Python<'_>, token: StreamToken) -> PyResult<Py<PyAny>> {
             cache_read_tokens,
             cache_write_tokens,
             reasoning_tokens,
+            cost,
         }) => Py::new(
             py,
             Usage {
@@ -300,6 +358,7 @@ pub fn token_to_py(py: Python<'_>, token: StreamToken) -> PyResult<Py<PyAny>> {
                 cache_read_tokens,
                 cache_write_tokens,
                 reasoning_tokens,
+                cost,
             },
         )?
         .into_any(),

@@ -10,20 +10,52 @@
 //! `functionCall`s whose `partialArgs` items each set one leaf by JSON path.
 //! `ArgsWriter` turns those items into argument JSON text fragments, so a
 //! streamed call looks exactly like an OpenAI one downstream.
+//!
+//! The `envelope` option ([`Envelope`]): Gemini Code Assist (the Gemini CLI's
+//! endpoint) wraps every streamed GenerateContentResponse as `{"response": {…},
+//! "traceId": …}`. With `Envelope::Response` an event's `response` member, when it is an
+//! object, is read in place of the event; an event without one is read as it is (an
+//! `error` object still raises; one with neither candidates nor usage yields nothing).
 
 use std::borrow::Cow;
 
 use super::{
-    code_text, error_message, http_status, opt_obj, opt_str, opt_string, opt_u64, Common, Sink,
+    code_text, error_message, http_status, opt_obj, opt_str, opt_string, opt_u64, py_repr, Common,
+    Sink,
 };
 use crate::error::{Error, Result};
 use crate::jscan::{self, Value};
 use crate::stream_token::Usage;
 
+/// Where the GenerateContentResponse of a `gemini` event is (the `envelope` option).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// The event is the response (Google AI, Vertex AI).
+    #[default]
+    None,
+    /// The event's `response` member is (Gemini Code Assist).
+    Response,
+}
+
+impl Envelope {
+    /// The option's value: `None` (no envelope) or `"response"`; `Error::Value` otherwise.
+    pub fn from_option(value: Option<&str>) -> Result<Self> {
+        match value {
+            None => Ok(Envelope::None),
+            Some("response") => Ok(Envelope::Response),
+            Some(other) => Err(Error::Value(format!(
+                "unknown envelope {}; expected 'response'",
+                py_repr(other)
+            ))),
+        }
+    }
+}
+
 /// State of a `gemini` stream.
 #[derive(Debug, Default, Clone)]
 pub struct Gemini {
     pub(crate) common: Common,
+    pub(crate) envelope: Envelope,
     call_count: u32,
     /// The ordinal of the call whose arguments are streaming, if one is open.
     open_call: Option<u32>,
@@ -36,6 +68,10 @@ pub struct Gemini {
 
 impl Gemini {
     pub(crate) fn on_object(&mut self, obj: Value<'_>, sink: &mut Sink<'_>) -> Result<()> {
+        let obj = match self.envelope {
+            Envelope::None => obj,
+            Envelope::Response => opt_obj(obj.get("response")).unwrap_or(obj),
+        };
         let [error, candidates, usage, prompt_feedback] =
             obj.fields(["error", "candidates", "usageMetadata", "promptFeedback"]);
         if let Some(error) = opt_obj(error) {
@@ -73,6 +109,7 @@ impl Gemini {
                     cache_read_tokens: counts[2].unwrap_or(0),
                     cache_write_tokens: 0,
                     reasoning_tokens: counts[3].unwrap_or(0),
+                    cost: None,
                 });
             }
         }
@@ -423,6 +460,122 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(path).ok()
+    }
+
+    /// Run `payloads` through a `gemini` dialect with the given envelope.
+    fn run_enveloped(envelope: Envelope, payloads: &[&str]) -> Result<Vec<StreamToken>> {
+        let mut d = crate::dialects::Dialect::new(D).unwrap();
+        d.set_envelope(envelope).unwrap();
+        let mut out = Vec::new();
+        for payload in payloads {
+            let mut sink = Sink::new(&mut out, false, 0);
+            d.on_event("message", payload, &mut sink)?;
+        }
+        let mut sink = Sink::new(&mut out, false, 0);
+        d.finish(&mut sink);
+        Ok(out)
+    }
+
+    #[test]
+    fn envelope_option_values() {
+        assert_eq!(Envelope::from_option(None).unwrap(), Envelope::None);
+        assert_eq!(
+            Envelope::from_option(Some("response")).unwrap(),
+            Envelope::Response
+        );
+        for bad in ["", "Response", "response ", "it's"] {
+            let err = Envelope::from_option(Some(bad)).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Value(format!(
+                    "unknown envelope {}; expected 'response'",
+                    py_repr(bad)
+                ))
+            );
+        }
+        // Only gemini takes it; Envelope::None is accepted everywhere.
+        for name in crate::dialects::DIALECTS {
+            let mut d = crate::dialects::Dialect::new(name).unwrap();
+            assert!(d.set_envelope(Envelope::None).is_ok());
+            let result = d.set_envelope(Envelope::Response);
+            if name == D {
+                assert!(result.is_ok());
+            } else {
+                assert_eq!(
+                    result.unwrap_err(),
+                    Error::Value(format!(
+                        "envelope applies to the gemini dialect, not '{name}'"
+                    ))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn code_assist_envelope() {
+        let wrapped = [
+            r#"{"response":{"candidates":[{"content":{"role":"model","parts":[{"text":"plan","thought":true}]}}]},"traceId":"t1"}"#,
+            r#"{"traceId":"t1","response":{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"},{"functionCall":{"name":"f","args":{"a":1.50}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2}}}"#,
+        ];
+        let plain = [
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"plan","thought":true}]}}]}"#,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"},{"functionCall":{"name":"f","args":{"a":1.50}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2}}"#,
+        ];
+        let want = [
+            reasoning("plan"),
+            text("Hi"),
+            tool(0, None, Some("f"), "{\"a\":1.50}"),
+            finish("STOP"),
+            usage(4, 2, 0, 0, 0),
+        ];
+        assert_eq!(run_enveloped(Envelope::Response, &wrapped).unwrap(), want);
+        assert_eq!(run(D, &plain), want);
+        // Without the option the envelope hides everything.
+        assert!(run(D, &wrapped).is_empty());
+    }
+
+    #[test]
+    fn envelope_events_without_a_response_object() {
+        // No `response` object: the event is read as it is.
+        let tokens = run_enveloped(
+            Envelope::Response,
+            &[
+                r#"{"traceId":"t"}"#,
+                r#"{"response":null,"traceId":"t"}"#,
+                r#"{"response":"text","candidates":[{"content":{"parts":[{"text":"bare"}]}}]}"#,
+                r#"{"response":{"candidates":[]},"candidates":[{"content":{"parts":[{"text":"outer"}]}}]}"#,
+                r#"{"response":{}}"#,
+                r#"{"response":[{"candidates":[]}]}"#,
+            ],
+        )
+        .unwrap();
+        assert_eq!(tokens, [text("bare")]);
+        // Duplicate keys: the last `response` counts, as json.loads reads it.
+        let tokens = run_enveloped(
+            Envelope::Response,
+            &[
+                r#"{"response":{"candidates":[{"content":{"parts":[{"text":"first"}]}}]},"response":{"candidates":[{"content":{"parts":[{"text":"last"}]}}]}}"#,
+            ],
+        )
+        .unwrap();
+        assert_eq!(tokens, [text("last")]);
+        // Errors raise, outside the envelope or inside it.
+        let outside = run_enveloped(
+            Envelope::Response,
+            &[r#"{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}"#],
+        );
+        assert_eq!(
+            outside.unwrap_err(),
+            provider("Quota", Some("RESOURCE_EXHAUSTED"), Some("429"), Some(429))
+        );
+        let inside = run_enveloped(
+            Envelope::Response,
+            &[r#"{"response":{"error":{"code":503,"message":"busy"}},"traceId":"t"}"#],
+        );
+        assert_eq!(
+            inside.unwrap_err(),
+            provider("busy", None, Some("503"), Some(503))
+        );
     }
 
     fn run_fixture(name: &str) -> Option<Vec<StreamToken>> {

@@ -264,6 +264,22 @@ impl Dialect {
         Ok(())
     }
 
+    /// Set the `gemini` dialect's `envelope` option ([`gemini::Envelope`]);
+    /// `Error::Value` for another dialect unless it is `Envelope::None`.
+    pub fn set_envelope(&mut self, envelope: gemini::Envelope) -> Result<()> {
+        match &mut self.state {
+            State::Gemini(d) => d.envelope = envelope,
+            _ if envelope == gemini::Envelope::None => {}
+            _ => {
+                return Err(Error::Value(format!(
+                    "envelope applies to the gemini dialect, not {}",
+                    py_repr(self.name())
+                )))
+            }
+        }
+        Ok(())
+    }
+
     /// True for the line-framed `ndjson` dialect (the others are SSE).
     pub fn is_ndjson(&self) -> bool {
         matches!(self.state, State::Ndjson(_))
@@ -539,6 +555,7 @@ pub(crate) mod testing {
             cache_read_tokens: cache_read,
             cache_write_tokens: cache_write,
             reasoning_tokens: reasoning,
+            cost: None,
         })
     }
 

@@ -2,13 +2,31 @@
 //!
 //! Per event: `error` (raises), `choices` (only the choice whose `index` is 0 or
 //! absent — `n > 1` is unsupported; per choice, in this order: `delta.reasoning_content`
-//! else `delta.reasoning`, `delta.content`, the choice's own `text` (legacy Completions
-//! `text_completion` chunks), `delta.tool_calls`, `finish_reason`), `usage` (OpenAI,
-//! DeepSeek and Moonshot cache fields), `x_groq.usage` (Groq, used only until a
-//! top-level usage appears) and Perplexity's `search_results` / `citations`.
+//! else `delta.reasoning`, `delta.content` (a string, or an array of content parts),
+//! the choice's own `text` (legacy Completions `text_completion` chunks),
+//! `delta.tool_calls`, `finish_reason`), `usage`, `x_groq.usage` (Groq, used only until
+//! a top-level usage appears) and Perplexity's `search_results` / `citations`.
 //! `data: [DONE]` (with any surrounding ASCII whitespace) ends the stream and releases
 //! the `Usage`. With the `think_tags` option the text content goes through
 //! [`ThinkTags`] (`<think>` blocks become reasoning).
+//!
+//! Content parts (Mistral's Magistral models stream `delta.content` as an array) are
+//! read as Roo-Code's `mistral.ts` reads them, in array order: a `{"type": "text"}`
+//! part's `text` is text content (so `think_tags` applies to it); a `{"type":
+//! "thinking"}` part's `thinking` array holds `{"type": "text"}` parts whose `text` is
+//! reasoning. Other parts are skipped.
+//!
+//! Usage: `prompt_tokens`, `completion_tokens`, `completion_tokens_details.reasoning_tokens`;
+//! cache reads from the first non-zero of `prompt_tokens_details.cached_tokens` (OpenAI),
+//! `cache_read_input_tokens` (Unbound, LiteLLM, xAI), `prompt_cache_hit_tokens`
+//! (DeepSeek), `cached_tokens` (Moonshot); cache writes from the first non-zero of
+//! `prompt_tokens_details.cache_write_tokens` (OpenRouter),
+//! `prompt_tokens_details.caching_tokens` (Requesty), `cache_creation_input_tokens`
+//! (Unbound, LiteLLM, xAI, Vercel AI Gateway). "First non-zero" follows Roo-Code's `||`
+//! chains: a zero in one field does not hide a count in another. A `cost` (OpenRouter,
+//! Vercel AI Gateway; a finite number ≥ 0, else absent) becomes [`Usage::cost`], plus
+//! OpenRouter's `cost_details.upstream_inference_cost` (BYOK) when that is one too, as
+//! Roo-Code sums them; without a `cost` the usage has none.
 
 use std::collections::HashSet;
 
@@ -113,6 +131,8 @@ impl OpenAiChat {
         }
         if let Some(text) = opt_str(content) {
             self.think.text(text, sink);
+        } else if let Some(parts) = content.filter(Value::is_array) {
+            self.content_parts(parts, sink);
         }
         // Legacy Completions chunks carry their text in the choice itself.
         if let Some(text) = opt_str(text) {
@@ -125,6 +145,34 @@ impl OpenAiChat {
             // The choice's content is over: held-back text goes before its Finish.
             self.think.flush(sink);
             self.common.finish(reason, sink);
+        }
+    }
+
+    /// `delta.content` as an array of content parts (see the module docs).
+    // Kept out of line: inlined, it grows `on_choice`, the per-event hot path of every
+    // other provider.
+    #[inline(never)]
+    fn content_parts(&mut self, parts: Value<'_>, sink: &mut Sink<'_>) {
+        for part in parts.items() {
+            let [kind, text, thinking] = part.fields(["type", "text", "thinking"]);
+            match kind.and_then(|k| k.as_str()).as_deref() {
+                Some("text") => {
+                    if let Some(text) = opt_str(text) {
+                        self.think.text(text, sink);
+                    }
+                }
+                Some("thinking") => {
+                    for inner in thinking.iter().flat_map(Value::items) {
+                        let [kind, text] = inner.fields(["type", "text"]);
+                        if kind.and_then(|k| k.as_str()).as_deref() == Some("text") {
+                            if let Some(text) = opt_str(text) {
+                                sink.reasoning(text);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }
@@ -179,41 +227,270 @@ fn check_error(error: Value<'_>) -> Result<()> {
     })
 }
 
+/// The first of `counts` that is a valid count other than zero, else 0.
+fn first_nonzero<const N: usize>(counts: [Option<Value<'_>>; N]) -> u64 {
+    counts
+        .into_iter()
+        .filter_map(opt_u64)
+        .find(|&n| n != 0)
+        .unwrap_or(0)
+}
+
+/// A reported cost in USD: a JSON number whose value (as `float()` reads it) is finite
+/// and not negative; `-0` is `0.0`.
+fn opt_cost(v: Option<Value<'_>>) -> Option<f64> {
+    let number: f64 = v.filter(Value::is_number)?.raw().parse().ok()?;
+    // `+ 0.0` turns -0.0 into 0.0 (it keeps every other value).
+    (number.is_finite() && number >= 0.0).then_some(number + 0.0)
+}
+
 fn map_usage(usage: Value<'_>) -> Usage {
-    let [prompt, completion, prompt_details, completion_details, cache_hit, cached, cache_creation] =
+    let [prompt, completion, prompt_details, completion_details, cache_read_input, cache_hit, cached, cache_creation, cost, cost_details] =
         usage.fields([
             "prompt_tokens",
             "completion_tokens",
             "prompt_tokens_details",
             "completion_tokens_details",
+            "cache_read_input_tokens",
             "prompt_cache_hit_tokens",
             "cached_tokens",
             "cache_creation_input_tokens",
+            "cost",
+            "cost_details",
         ]);
-    let [details_cached, details_cache_write] = match opt_obj(prompt_details) {
-        Some(d) => d.fields(["cached_tokens", "cache_write_tokens"]),
-        None => [None, None],
+    let [details_cached, details_cache_write, details_caching] = match opt_obj(prompt_details) {
+        Some(d) => d.fields(["cached_tokens", "cache_write_tokens", "caching_tokens"]),
+        None => [None; 3],
     };
     let reasoning = opt_obj(completion_details).and_then(|d| d.get("reasoning_tokens"));
+    // OpenRouter's total is its own fee plus, with BYOK, what the upstream provider charged.
+    let cost = opt_cost(cost).map(|cost| {
+        let upstream = opt_obj(cost_details).and_then(|d| d.get("upstream_inference_cost"));
+        cost + opt_cost(upstream).unwrap_or(0.0)
+    });
     Usage {
         input_tokens: opt_u64(prompt).unwrap_or(0),
         output_tokens: opt_u64(completion).unwrap_or(0),
-        cache_read_tokens: opt_u64(details_cached)
-            .or_else(|| opt_u64(cache_hit))
-            .or_else(|| opt_u64(cached))
-            .unwrap_or(0),
-        cache_write_tokens: opt_u64(details_cache_write)
-            .or_else(|| opt_u64(cache_creation))
-            .unwrap_or(0),
+        cache_read_tokens: first_nonzero([details_cached, cache_read_input, cache_hit, cached]),
+        cache_write_tokens: first_nonzero([details_cache_write, details_caching, cache_creation]),
         reasoning_tokens: opt_u64(reasoning).unwrap_or(0),
+        cost: cost.filter(|c| c.is_finite()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
+    use crate::stream_token::{StreamToken, Usage};
 
     const D: &str = "openai-chat";
+
+    /// The `Usage` of a stream whose only event carries `usage` (JSON text).
+    fn usage_of(usage: &str) -> StreamToken {
+        let event = format!(r#"{{"choices":[],"usage":{usage}}}"#);
+        let tokens = run(D, &[&event, "[DONE]"]);
+        assert_eq!(tokens.len(), 1, "{tokens:?}");
+        tokens.into_iter().next().unwrap()
+    }
+
+    fn cost_of(usage: &str) -> Option<f64> {
+        match usage_of(usage) {
+            StreamToken::Usage(u) => u.cost,
+            other => panic!("not a usage: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mistral_content_parts() {
+        let tokens = run(
+            D,
+            &[
+                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":[{"type":"thinking","thinking":[{"type":"text","text":"The user"}]}]},"finish_reason":null}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":" asks."},{"type":"reference","reference_ids":[1]},{"type":"text","text":""},{"type":"text","text":" Easy."}]},{"type":"text","text":"2 + 2"},{"type":"image_url","image_url":"x"},{"type":"text","text":" = 4"}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":46}}"#,
+                "[DONE]",
+            ],
+        );
+        assert_eq!(
+            tokens,
+            [
+                reasoning("The user"),
+                reasoning(" asks."),
+                reasoning(" Easy."),
+                text("2 + 2"),
+                text(" = 4"),
+                finish("stop"),
+                usage(10, 46, 0, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn content_parts_in_array_order_and_typing() {
+        let tokens = run(
+            D,
+            &[
+                // Text and thinking interleave in array order, after reasoning_content.
+                r#"{"choices":[{"delta":{"reasoning_content":"r0","content":[{"type":"text","text":"a"},{"type":"thinking","thinking":[{"type":"text","text":"r1"}]},{"type":"text","text":"b"}],"tool_calls":[{"index":0,"id":"c"}]}}]}"#,
+                // Malformed parts are skipped one by one.
+                r#"{"choices":[{"delta":{"content":[1,"text",null,[],{},{"text":"no type"},{"type":"TEXT","text":"x"},{"type":"text","text":5},{"type":"text"},{"type":"thinking","thinking":"a string"},{"type":"thinking","thinking":{"type":"text","text":"obj"}},{"type":"thinking","thinking":[{"text":"untyped"},{"type":"text","text":["x"]},"s"]},{"type":"text","text":"kept"}]}}]}"#,
+                // Escaped type names are decoded first; an empty array yields nothing.
+                r#"{"choices":[{"delta":{"content":[{"type":"text","text":"esc"}]}},{"index":1,"delta":{"content":[{"type":"text","text":"choice 1"}]}}]}"#,
+                r#"{"choices":[{"delta":{"content":[]}}]}"#,
+            ],
+        );
+        assert_eq!(
+            tokens,
+            [
+                reasoning("r0"),
+                text("a"),
+                reasoning("r1"),
+                text("b"),
+                tool(0, Some("c"), None, ""),
+                text("kept"),
+                text("esc"),
+            ]
+        );
+    }
+
+    #[test]
+    fn usage_cache_fields_of_compatible_providers() {
+        // Requesty: prompt_tokens_details.caching_tokens are cache writes.
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"caching_tokens":40,"cached_tokens":30}}"#
+            ),
+            usage(100, 5, 30, 40, 0)
+        );
+        // Unbound / LiteLLM / xAI: Anthropic-style names inside `usage`.
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens":100,"completion_tokens":5,"cache_read_input_tokens":20,"cache_creation_input_tokens":7}"#
+            ),
+            usage(100, 5, 20, 7, 0)
+        );
+        // Both styles: the OpenAI-style field wins unless it is zero.
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens_details":{"cached_tokens":11,"cache_write_tokens":3,"caching_tokens":4},"cache_read_input_tokens":20,"cache_creation_input_tokens":7}"#
+            ),
+            usage(0, 0, 11, 3, 0)
+        );
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens_details":{"cached_tokens":0,"cache_write_tokens":0,"caching_tokens":0},"cache_read_input_tokens":20,"cache_creation_input_tokens":7}"#
+            ),
+            usage(0, 0, 20, 7, 0)
+        );
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens_details":{"cached_tokens":0},"prompt_cache_hit_tokens":0,"cached_tokens":6}"#
+            ),
+            usage(0, 0, 6, 0, 0)
+        );
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens_details":{"caching_tokens":0},"cache_creation_input_tokens":9}"#
+            ),
+            usage(0, 0, 0, 9, 0)
+        );
+        // Invalid counts are skipped like zeros.
+        assert_eq!(
+            usage_of(
+                r#"{"prompt_tokens_details":{"cached_tokens":-1,"caching_tokens":"4"},"cache_read_input_tokens":2.0,"prompt_cache_hit_tokens":5,"cache_creation_input_tokens":8}"#
+            ),
+            usage(0, 0, 5, 8, 0)
+        );
+    }
+
+    #[test]
+    fn reported_cost() {
+        let with_cost = |cost: Option<f64>| {
+            StreamToken::Usage(Usage {
+                input_tokens: 10,
+                output_tokens: 2,
+                cost,
+                ..Usage::default()
+            })
+        };
+        // OpenRouter and Vercel AI Gateway.
+        assert_eq!(
+            usage_of(r#"{"prompt_tokens":10,"completion_tokens":2,"cost":0.00042}"#),
+            with_cost(Some(0.00042))
+        );
+        assert_eq!(
+            usage_of(r#"{"prompt_tokens":10,"completion_tokens":2}"#),
+            with_cost(None)
+        );
+        // A reported zero is 0.0, not absent; integers and exponents are numbers too.
+        assert_eq!(cost_of(r#"{"cost":0}"#), Some(0.0));
+        assert_eq!(cost_of(r#"{"cost":2}"#), Some(2.0));
+        assert_eq!(cost_of(r#"{"cost":1.5E-3}"#), Some(0.0015));
+        // -0 is 0.0 (positive zero), whatever its spelling.
+        for raw in ["-0", "-0.0", "-0e5"] {
+            let cost = cost_of(&format!(r#"{{"cost":{raw}}}"#)).unwrap();
+            assert!(cost == 0.0 && cost.is_sign_positive(), "{raw}");
+        }
+        // Not numbers, negative, or beyond a float's range: absent.
+        for raw in [
+            "null", r#""0.1""#, "true", "[]", "{}", "-0.01", "-1", "1e400", "-1e400",
+        ] {
+            assert_eq!(cost_of(&format!(r#"{{"cost":{raw}}}"#)), None, "{raw}");
+        }
+        let huge = format!(r#"{{"cost":1{}}}"#, "0".repeat(400));
+        assert_eq!(cost_of(&huge), None);
+        // Decimal text is read exactly as Python's float() reads it (correctly rounded).
+        assert_eq!(
+            cost_of(r#"{"cost":0.1000000000000000055511151231257827}"#),
+            Some(0.1)
+        );
+        // OpenRouter BYOK: the upstream inference cost is added.
+        assert_eq!(
+            cost_of(r#"{"cost":0.001,"cost_details":{"upstream_inference_cost":0.02}}"#),
+            Some(0.001 + 0.02)
+        );
+        assert_eq!(
+            cost_of(r#"{"cost":0,"cost_details":{"upstream_inference_cost":0.5}}"#),
+            Some(0.5)
+        );
+        // An invalid upstream cost counts as none; without `cost` there is no cost.
+        for details in [
+            r#"null"#,
+            r#"[]"#,
+            r#"{"upstream_inference_cost":null}"#,
+            r#"{"upstream_inference_cost":-1}"#,
+            r#"{"upstream_inference_cost":"0.5"}"#,
+        ] {
+            assert_eq!(
+                cost_of(&format!(r#"{{"cost":0.25,"cost_details":{details}}}"#)),
+                Some(0.25),
+                "{details}"
+            );
+        }
+        assert_eq!(
+            cost_of(r#"{"cost_details":{"upstream_inference_cost":0.5}}"#),
+            None
+        );
+        assert_eq!(
+            cost_of(r#"{"cost":null,"cost_details":{"upstream_inference_cost":0.5}}"#),
+            None
+        );
+        // A sum past the float range is no cost.
+        assert_eq!(
+            cost_of(r#"{"cost":1e308,"cost_details":{"upstream_inference_cost":1e308}}"#),
+            None
+        );
+        // The latest usage object wins whole: a later one without a cost has none.
+        let t = run(
+            D,
+            &[
+                r#"{"usage":{"prompt_tokens":1,"cost":0.5}}"#,
+                r#"{"usage":{"prompt_tokens":2}}"#,
+                "[DONE]",
+            ],
+        );
+        assert_eq!(t, [usage(2, 0, 0, 0, 0)]);
+    }
 
     #[test]
     fn content_reasoning_tools_finish_in_fixed_order() {

@@ -161,6 +161,7 @@ fn map_usage(usage: Value<'_>) -> Usage {
         cache_write_tokens: 0,
         reasoning_tokens: opt_u64(opt_obj(output_details).and_then(|d| d.get("reasoning_tokens")))
             .unwrap_or(0),
+        cost: None,
     }
 }
 
