@@ -94,3 +94,18 @@ def test_vertex_quick_start(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: p
     assert paths[0] == "/token"
     assert any(p.endswith("/publishers/google/models/gemini-2.5-pro:generateContent") for p in paths)
     assert any(p.endswith("/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict") for p in paths)
+
+
+def test_routes_snippet_fails_over(servers, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from tokenwire.testing import faults
+
+    oai, ant = servers
+    oai.faults.push(faults.Overloaded())
+    exec(compile(_snippet("Routes, failover, retries and rate limits"), "README-routes", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "You said: Say hi"
+    # OpenAI's overload answer is a 503 (Anthropic's would be a 529): failover at once.
+    assert "openai/gpt-4o-mini 1 {'ServerError': 1} 1" in lines
+    assert "anthropic/claude-haiku-4-5 1 {} 0" in lines
+    assert [r.path for r in oai.requests] == ["/v1/responses"]  # Roo sends gpt-4o-mini there
+    assert ant.last_request.json()["model"] == "claude-haiku-4-5"
