@@ -2,8 +2,8 @@
 
 Leak checks (the same idea as the manager integration tests, kept here for the chaos
 suite): after a test no request may still hold a connection of any provider's httpx
-pool, every pooled connection must be idle or closed, and the asyncio task set must be
-back to what it was before the test.
+pool or a slot of its connection gate, every pooled connection must be idle or closed,
+and the asyncio task set must be back to what it was before the test.
 """
 
 from __future__ import annotations
@@ -54,10 +54,14 @@ def provider_options(openai_url: str, anthropic_url: str) -> dict[str, dict[str,
 
 
 def assert_pools_idle(manager: ProviderManager) -> None:
-    """No request still holds a connection in any provider's httpx pool, and every
-    pooled connection is idle (reusable) or closed."""
+    """No request still holds a connection in any provider's httpx pool or a slot of
+    the provider's connection gate, nobody waits for one, and every pooled connection
+    is idle (reusable) or closed."""
     for name in manager.known_providers():
-        client = manager.provider(name)._client  # pyright: ignore[reportPrivateUsage]
+        provider = manager.provider(name)
+        stats = provider.pool_stats()
+        assert stats.in_use == 0 and stats.waiting == 0, f"{name}: connection slots not all returned: {stats}"
+        client = provider._client  # pyright: ignore[reportPrivateUsage]
         if client is None:
             continue
         pool: Any = client._transport._pool  # pyright: ignore[reportAttributeAccessIssue,reportUnknownMemberType]

@@ -2,7 +2,9 @@
 httpx client per provider) against the loopback server: no errors, every text exact,
 no connection held and no task left afterwards. Bounded by a deadline.
 
-Measured on 2 cores: 6-7 s on either backend (``tokenwire bench`` runs 10,000).
+Measured on 2 cores: ~5.5 s on either backend, the server sharing this process. More
+streams than the pool has connections: ``test_pool_gate.py``; 10,000 streams, with the
+server in a child process: ``tokenwire bench`` and ``benches/bench_concurrency.py``.
 """
 
 from __future__ import annotations

@@ -17,17 +17,28 @@ from __future__ import annotations
 import abc
 import os
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, ClassVar, Optional, TypeVar
+from types import AsyncGeneratorType, TracebackType
+from typing import Any, ClassVar, Optional, TypeVar, cast
 
 import anyio
 import httpx
 
 from tokenwire._backend import impl as _impl
-from tokenwire._http import Timeouts, error_from_response, new_async_client, redact, request_id_from
+from tokenwire._http import (
+    DEFAULT_LIMITS,
+    ConnectionGate,
+    PoolStats,
+    Slot,
+    Timeouts,
+    error_from_response,
+    hold_slot,
+    new_async_client,
+    pool_limit,
+    redact,
+    request_id_from,
+)
 from tokenwire.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -52,6 +63,8 @@ from tokenwire.types import (
 __all__ = ["ChatStream", "HttpCall", "Provider", "ResponseAccumulator", "drop_none", "merge_headers", "stop_list"]
 
 _S = TypeVar("_S", bound="ChatStream")
+# Delivered tokens are folded into the accumulator once this many have gathered.
+_FOLD_EVERY = 64
 _P = TypeVar("_P", bound="Provider")
 
 
@@ -113,6 +126,16 @@ class ResponseAccumulator:
         elif kind == "citation":
             self.citations.append(token)  # type: ignore[arg-type]
 
+    def extend(self, tokens: Iterable[StreamToken]) -> None:
+        """:meth:`add` every token of ``tokens`` (text, the common case, inline)."""
+        text = self._text.append
+        add = self.add
+        for token in tokens:
+            if token.kind == "text":
+                text(token.text)  # type: ignore[union-attr]
+            else:
+                add(token)
+
     @property
     def text(self) -> str:
         return "".join(self._text)
@@ -149,7 +172,19 @@ class ChatStream:
     are always delivered first; a connection cut mid-stream then raises
     :class:`~tokenwire.errors.APIConnectionError`, an error event raises the matching
     :class:`~tokenwire.errors.ProviderError`.
+
+    Subclasses that reshape the token sequence override :meth:`_fill` (which tops up
+    ``_pending`` from the network, raising ``StopAsyncIteration`` at the end).
     """
+
+    #: Whether ``__anext__`` runs on one async generator (the fast path). Only when
+    #: :meth:`aclose` is this class's, which closes that generator: one left suspended
+    #: would be finalized by the GC as a stray task on the loop.
+    _iterates: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._iterates = cls.aclose is ChatStream.aclose
 
     def __init__(self, provider: Provider, call: HttpCall, *, coalesce: bool = True) -> None:
         if call.dialect is None:
@@ -160,13 +195,22 @@ class ChatStream:
         self._response: Optional[httpx.Response] = None
         self._raw: Optional[AsyncIterator[bytes]] = None
         self._processor: Any = None
-        self._pending: deque[StreamToken] = deque()
+        # Decoded, not yet handed out. A list, not a deque: batches are a few tokens (the
+        # front pop is cheap) and an empty deque costs ~0.8 KB, times every open stream.
+        self._pending: list[StreamToken] = []
+        # Delivered tokens not yet folded into the accumulator: appending here is much
+        # cheaper per token than ResponseAccumulator.add; they are folded in batches.
+        self._delivered: list[StreamToken] = []
+        self._accumulator = ResponseAccumulator()
+        # The async generator behind __anext__ (created on the first step).
+        self._tokens: Optional[AsyncGeneratorType[StreamToken, None]] = None
         self._finished = False
         self._closed = False
         self._started_at = 0.0
         self._deadline: Optional[float] = None
+        # httpx's limit on each socket read of this stream (see _next_chunk_by_deadline).
+        self._read_limit = 0.0
         self._bytes = 0
-        self.accumulator = ResponseAccumulator()
         #: Seconds from sending the request to the first token, once known.
         self.ttft: Optional[float] = None
 
@@ -186,6 +230,27 @@ class ChatStream:
     def __aiter__(self: _S) -> _S:
         return self
 
+    def __anext__(self) -> Awaitable[StreamToken]:
+        # One async generator does the whole iteration: per token that is one generator
+        # step instead of a chain of coroutines (this is the per-event hot path).
+        tokens = self._tokens
+        if tokens is None:
+            if not self._iterates:
+                return self._next_filled()
+            tokens = self._tokens = cast("AsyncGeneratorType[StreamToken, None]", self._iterate())
+        return tokens.__anext__()
+
+    async def _next_filled(self) -> StreamToken:
+        """One step without the generator (for subclasses with an aclose of their own)."""
+        pending = self._pending
+        if not pending:
+            await self._fill()
+            if len(self._delivered) >= _FOLD_EVERY:
+                self._fold()
+        token = pending.pop(0)
+        self._delivered.append(token)
+        return token
+
     @property
     def model(self) -> Optional[str]:
         return self._call.model
@@ -203,6 +268,13 @@ class ChatStream:
     def request_id(self) -> Optional[str]:
         return request_id_from(self.headers)
 
+    @property
+    def accumulator(self) -> ResponseAccumulator:
+        """Every token delivered so far, assembled (text, tool calls, usage, finish)."""
+        if self._delivered:
+            self._fold()
+        return self._accumulator
+
     async def start(self) -> None:
         """Send the request and check the status (idempotent)."""
         if self._response is not None or self._closed:
@@ -211,6 +283,7 @@ class ChatStream:
         self._started_at = time.perf_counter()
         total = self._call.timeout if self._call.timeout is not None else provider.timeouts.total
         self._deadline = None if total is None else self._started_at + total
+        self._read_limit = provider.timeouts.httpx_timeout(stream=True).read or 0.0
         self._processor = _impl.StreamProcessor(
             self._call.dialect, coalesce=self._coalesce, **self._call.stream_options
         )
@@ -218,14 +291,72 @@ class ChatStream:
         self._response = response
         self._raw = response.aiter_raw()
 
-    async def __anext__(self) -> StreamToken:
-        if not self._pending:
-            await self._fill()
-        token = self._pending.popleft()
-        if self.ttft is None:
-            self.ttft = time.perf_counter() - self._started_at
-        self.accumulator.add(token)
-        return token
+    async def _iterate(self) -> AsyncGenerator[StreamToken, None]:
+        pending = self._pending
+        deliver = self._delivered.append
+        if type(self)._fill is not ChatStream._fill:
+            # A subclass makes or reshapes the tokens in its _fill (which also starts it).
+            fill = self._fill
+            delivered = self._delivered
+            while True:
+                while pending:
+                    token = pending.pop(0)
+                    deliver(token)
+                    yield token
+                try:
+                    await fill()
+                except StopAsyncIteration:
+                    return
+                if len(delivered) >= _FOLD_EVERY:
+                    self._fold()
+        if self._response is None:
+            await self.start()
+            if self._raw is None:  # closed before it started
+                return
+        # _read inlined: waiting for the next chunk suspends (and resumes) through one
+        # frame of ours instead of several; this loop is the per-event hot path.
+        assert self._raw is not None
+        next_chunk = self._raw.__anext__
+        feed = self._processor.feed
+        delivered = self._delivered
+        deadline = self._deadline
+        read_limit = self._read_limit
+        while True:
+            while pending:
+                token = pending.pop(0)
+                deliver(token)
+                yield token
+            if self._finished:
+                return
+            try:
+                if deadline is not None and deadline - time.perf_counter() < read_limit:
+                    chunk = await self._next_chunk_by_deadline()
+                else:
+                    chunk = await next_chunk()
+            except StopAsyncIteration:
+                pending.extend(await self._end())
+                continue
+            except (TimeoutError, httpx.TransportError) as exc:
+                raise await self._lost(exc) from exc
+            self._bytes += len(chunk)
+            try:
+                tokens = feed(chunk)
+            except TokenwireError as exc:
+                await self._close()
+                raise self._annotate(exc) from None
+            if not tokens:
+                continue
+            if self.ttft is None:
+                self.ttft = time.perf_counter() - self._started_at
+            if len(delivered) >= _FOLD_EVERY:
+                self._fold()
+            if len(tokens) == 1:
+                # Mostly one token per chunk: hand it out without the queue.
+                token = tokens[0]
+                deliver(token)
+                yield token
+            else:
+                pending.extend(tokens)
 
     async def next_batch(self) -> list[StreamToken]:
         """All tokens decoded from the next network chunk(s); ``[]`` at the end of the stream.
@@ -237,61 +368,100 @@ class ChatStream:
                 await self._fill()
             except StopAsyncIteration:
                 return []
-        batch = list(self._pending)
-        self._pending.clear()
-        if self.ttft is None:
-            self.ttft = time.perf_counter() - self._started_at
-        for token in batch:
-            self.accumulator.add(token)
+        batch = self._pending[:]
+        self._pending.clear()  # the same list: the iteration holds on to it
+        if len(self._delivered) >= _FOLD_EVERY:
+            self._fold()
+        self._delivered.extend(batch)
         return batch
 
     async def _fill(self) -> None:
+        """Top up ``_pending`` with at least one token; ``StopAsyncIteration`` at the end."""
         if self._response is None:
             await self.start()
+            if self._raw is None:  # closed before it started
+                raise StopAsyncIteration
         while not self._pending:
             if self._finished:
                 raise StopAsyncIteration
-            chunk = await self._next_chunk()
-            try:
-                if chunk is None:
-                    self._finished = True
-                    tokens = self._processor.finish()
-                    await self.aclose()
-                else:
-                    tokens = self._processor.feed(chunk)
-            except TokenwireError as exc:
-                await self.aclose()
-                raise self._annotate(exc) from None
-            self._pending.extend(tokens)
+            self._pending.extend(await self._read())
 
-    async def _next_chunk(self) -> Optional[bytes]:
-        assert self._raw is not None
-        provider = self._provider
+    async def _read(self) -> Sequence[StreamToken]:
+        """Read the next network chunk and decode it; at the end of the body, the
+        processor's last tokens (and the stream is closed). Errors close the stream."""
+        raw = self._raw
+        assert raw is not None
+        deadline = self._deadline
         try:
-            if self._deadline is None:
-                chunk = await self._raw.__anext__()
+            if deadline is not None and deadline - time.perf_counter() < self._read_limit:
+                chunk = await self._next_chunk_by_deadline()
             else:
-                remaining = self._deadline - time.perf_counter()
-                if remaining <= 0:
-                    raise TimeoutError
-                with anyio.fail_after(remaining):
-                    chunk = await self._raw.__anext__()
+                chunk = await raw.__anext__()
         except StopAsyncIteration:
-            return None
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            await self.aclose()
-            raise APITimeoutError(
-                f"{provider.name}: stream timed out after {self._bytes} bytes "
-                f"(idle limit {provider.timeouts.idle}s, total limit {provider.timeouts.total}s)"
-            ) from exc
-        except httpx.TransportError as exc:
-            await self.aclose()
-            raise APIConnectionError(
-                f"{provider.name}: connection lost mid-stream after {self._bytes} bytes: "
-                f"{redact(str(exc) or type(exc).__name__, provider._secrets())}"
-            ) from exc
+            return await self._end()
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise await self._lost(exc) from exc
         self._bytes += len(chunk)
-        return chunk
+        try:
+            tokens: Sequence[StreamToken] = self._processor.feed(chunk)
+        except TokenwireError as exc:
+            await self._close()
+            raise self._annotate(exc) from None
+        if tokens:
+            if self.ttft is None:
+                self.ttft = time.perf_counter() - self._started_at
+            if len(self._delivered) >= _FOLD_EVERY:
+                self._fold()
+        return tokens
+
+    async def _next_chunk_by_deadline(self) -> bytes:
+        """The next chunk, cut off at the total deadline (``TimeoutError``).
+
+        Only reads that start within one read timeout of the deadline need this: httpx
+        ends every socket read after the read timeout, so a read that starts earlier
+        finishes (or fails) before the deadline on its own, and the deadline is checked
+        again before the next one. (The cancel scope costs a timer per chunk.)
+        """
+        assert self._raw is not None and self._deadline is not None
+        remaining = self._deadline - time.perf_counter()
+        if remaining <= 0:
+            raise TimeoutError
+        with anyio.fail_after(remaining):
+            return await self._raw.__anext__()
+
+    async def _end(self) -> Sequence[StreamToken]:
+        """The body ended: the processor's last tokens; the stream is closed."""
+        self._finished = True
+        try:
+            tokens: Sequence[StreamToken] = self._processor.finish()
+        except TokenwireError as exc:
+            await self._close()
+            raise self._annotate(exc) from None
+        await self._close()
+        if tokens and self.ttft is None:
+            self.ttft = time.perf_counter() - self._started_at
+        return tokens
+
+    async def _lost(self, exc: BaseException) -> TokenwireError:
+        """Close the stream after a failed read; the typed error to raise for ``exc``."""
+        await self._close()
+        provider = self._provider
+        if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+            total = self._call.timeout if self._call.timeout is not None else provider.timeouts.total
+            return APITimeoutError(
+                f"{provider.name}: stream timed out after {self._bytes} bytes "
+                f"(idle limit {provider.timeouts.idle}s, total limit {total}s)"
+            )
+        return APIConnectionError(
+            f"{provider.name}: connection lost mid-stream after {self._bytes} bytes: "
+            f"{redact(str(exc) or type(exc).__name__, provider._secrets())}"
+        )
+
+    def _fold(self) -> None:
+        # Delivered tokens are folded in batches: a long stream must not keep them all.
+        delivered = self._delivered
+        self._accumulator.extend(delivered)
+        delivered.clear()
 
     def _annotate(self, exc: TokenwireError) -> TokenwireError:
         if isinstance(exc, ProviderError):
@@ -302,16 +472,28 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Close the HTTP response (releasing its connection). Idempotent."""
+        tokens = self._tokens
+        if tokens is not None and not tokens.ag_running:
+            # Suspended between two tokens (or done): end it now rather than leave it to
+            # the GC, which would finalize it as a stray task on the loop.
+            await tokens.aclose()
+        await self._close()
+
+    async def _close(self) -> None:
+        """Close the response (from inside the iteration too: no generator close)."""
         if self._closed:
             return
         self._closed = True
-        # ``aiter_raw`` is an async generator: close it here, or a stream ended early
-        # leaves it to the GC, which schedules its cleanup as a stray task on the loop.
-        close_raw = getattr(self._raw, "aclose", None)
-        if close_raw is not None:
-            await close_raw()
-        if self._response is not None:
-            await self._response.aclose()
+        try:
+            # ``aiter_raw`` is an async generator: close it here, or a stream ended early
+            # leaves it to the GC, which schedules its cleanup as a stray task on the loop.
+            close_raw = getattr(self._raw, "aclose", None)
+            if close_raw is not None:
+                await close_raw()
+        finally:
+            # Also when cancelled above: the response holds the connection (and its slot).
+            if self._response is not None:
+                await self._response.aclose()
 
     async def get_final_response(self) -> ChatResponse:
         """Consume the rest of the stream and return the assembled answer."""
@@ -362,6 +544,10 @@ class Provider(abc.ABC):
         self._client = http_client
         self._owns_client = http_client is None
         self.coalesce = coalesce
+        # Built with the client (sized to its pool); ``None`` also when the pool's size
+        # is unknown, and then excess requests queue inside httpx as before.
+        self._gate: Optional[ConnectionGate] = None
+        self._gate_ready = False
 
     # -- credentials and configuration -------------------------------------------------------
     @property
@@ -410,11 +596,45 @@ class Provider(abc.ABC):
             self._client = new_async_client(self.timeouts)
         return self._client
 
+    def _connection_gate(self) -> Optional[ConnectionGate]:
+        """The gate in front of the pool: as many slots as the pool has connections."""
+        if not self._gate_ready:
+            limit = DEFAULT_LIMITS.max_connections if self._owns_client else pool_limit(self.http_client)
+            self._gate = ConnectionGate(limit) if limit is not None else None
+            self._gate_ready = True
+        return self._gate
+
+    def pool_stats(self) -> PoolStats:
+        """How many requests hold one of the pool's connections, how many wait for one,
+        and the limit (``None`` when the pool's size is unknown: a custom transport)."""
+        gate = self._connection_gate()
+        return gate.stats() if gate is not None else PoolStats(None, 0, 0)
+
+    async def _acquire_slot(self, deadline: Optional[float]) -> Optional[Slot]:
+        """Wait for a free pooled connection, at most the pool timeout and never past
+        ``deadline``; a wait that runs out is an :class:`APITimeoutError`."""
+        gate = self._connection_gate()
+        if gate is None:
+            return None
+        wait = self.timeouts.pool
+        if deadline is not None:
+            wait = min(wait, deadline - time.perf_counter())
+        try:
+            return await gate.acquire(wait)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"{self.name}: timed out after {max(0.0, wait):.3g}s waiting for a connection "
+                f"(all {gate.limit} of the pool's connections in use)"
+            ) from None
+
     async def aclose(self) -> None:
         """Close the pooled client if this provider created it."""
         if self._client is not None and self._owns_client:
             await self._client.aclose()
             self._client = None
+            # A later request builds a new client, and a gate of its own.
+            self._gate = None
+            self._gate_ready = False
 
     async def __aenter__(self: _P) -> _P:
         return self
@@ -458,16 +678,27 @@ class Provider(abc.ABC):
         )
 
     async def _open(self, call: HttpCall, *, deadline: Optional[float]) -> httpx.Response:
-        """Send a streaming request; on an HTTP error read the body and raise it mapped."""
-        request = self._build_request(call, stream=True)
+        """Send a streaming request; on an HTTP error read the body and raise it mapped.
+
+        The returned response holds a pool slot until it is closed (read to its end or
+        ``aclose``), so a stream keeps its place for its whole lifetime."""
+        slot = await self._acquire_slot(deadline)
         try:
+            # Built once a connection is free: thousands of waiting callers hold no request.
+            request = self._build_request(call, stream=True)
             if deadline is None:
                 response = await self.http_client.send(request, stream=True)
             else:
                 with anyio.fail_after(max(0.0, deadline - time.perf_counter())):
                     response = await self.http_client.send(request, stream=True)
-        except (httpx.TransportError, TimeoutError) as exc:
-            raise self._connection_error(exc, call) from None
+        except BaseException as exc:
+            if slot is not None:
+                slot.release()
+            if isinstance(exc, (httpx.TransportError, TimeoutError)):
+                raise self._connection_error(exc, call) from None
+            raise
+        if slot is not None:
+            hold_slot(response, slot)
         if response.status_code >= 400:
             try:
                 error = await self._error_for(response, call)
@@ -481,16 +712,21 @@ class Provider(abc.ABC):
     async def send(self, call: HttpCall) -> httpx.Response:
         """Send a non-streaming request and return the (read) response; HTTP errors raise
         the mapped :class:`ProviderError`, transport failures :class:`APIConnectionError`."""
-        request = self._build_request(call, stream=False)
         total = call.timeout if call.timeout is not None else self.timeouts.total
+        deadline = None if total is None else time.perf_counter() + total
+        slot = await self._acquire_slot(deadline)
         try:
-            if total is None:
+            request = self._build_request(call, stream=False)
+            if deadline is None:
                 response = await self.http_client.send(request)
             else:
-                with anyio.fail_after(total):
+                with anyio.fail_after(max(0.0, deadline - time.perf_counter())):
                     response = await self.http_client.send(request)
         except (httpx.TransportError, TimeoutError) as exc:
             raise self._connection_error(exc, call) from None
+        finally:
+            if slot is not None:
+                slot.release()
         if response.status_code >= 400:
             raise error_from_response(
                 response.status_code,
