@@ -386,6 +386,18 @@ class CompletionResponse:
     finish_reason: Optional[str] = None
     request_id: Optional[str] = None
 
+    @classmethod
+    def from_chat(cls, answer: ChatResponse) -> CompletionResponse:
+        """The completion a one-message chat ``answer`` makes (text, usage, finish, ids)."""
+        return cls(
+            text=answer.text,
+            model=answer.model,
+            provider=answer.provider,
+            usage=answer.usage,
+            finish_reason=answer.finish_reason,
+            request_id=answer.request_id,
+        )
+
 
 @dataclass(frozen=True, **_SLOTS)
 class ModelInfo:

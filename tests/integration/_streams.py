@@ -78,6 +78,14 @@ class Got:
         elif isinstance(token, Citation):
             self.citations.append((token.url, token.title))
 
+    def usage_tuple(self) -> Optional[tuple[int, int, int, int, int]]:
+        """The one Usage's five counts (``None`` without one; more than one fails)."""
+        assert len(self.usage) <= 1, self.usage
+        if not self.usage:
+            return None
+        u = self.usage[0]
+        return (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens)
+
 
 def summary(tokens: Sequence[StreamToken], *, parse_args: bool = False) -> dict[str, Any]:
     """Text, reasoning, tool calls (index → (id, name, arguments; parsed as JSON with

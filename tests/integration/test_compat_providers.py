@@ -34,6 +34,7 @@ import httpx
 import pytest
 from tests._stream_helpers import classify_recorded, recorded_lines
 from tests.conftest import RECORDED, require_recorded
+from tests.integration._streams import Got, consume
 
 from tokenwire import catalog
 from tokenwire._http import Timeouts
@@ -49,7 +50,6 @@ from tokenwire.errors import (
 )
 from tokenwire.manager import ProviderManager
 from tokenwire.providers import compat
-from tokenwire.providers.base import ChatStream
 from tokenwire.providers.compat import PROFILES, CompatProvider, think_tags_supported
 from tokenwire.registry import ProviderRegistry
 from tokenwire.testing import Answer, CompatMockServer, RecordedRequest, Recording, faults
@@ -57,7 +57,6 @@ from tokenwire.types import (
     ChatRequest,
     CompletionRequest,
     Message,
-    StreamToken,
     Tool,
     ToolCall,
     Usage,
@@ -404,55 +403,6 @@ async def client(name: str, server: CompatMockServer, **options: Any) -> AsyncGe
     options.setdefault("api_key", KEY)
     async with compat.create(name, base_url=server.base_url, timeouts=TIMEOUTS, **options) as provider:
         yield provider
-
-
-@dataclass
-class Got:
-    """Everything a stream delivered, assembled here (not by the library's accumulator)."""
-
-    tokens: list[StreamToken] = field(default_factory=list)
-    text: str = ""
-    reasoning: str = ""
-    calls: dict[int, list[Any]] = field(default_factory=dict)
-    usage: list[Usage] = field(default_factory=list)
-    finish: list[str] = field(default_factory=list)
-    citations: list[tuple[str, Optional[str]]] = field(default_factory=list)
-
-    def add(self, token: StreamToken) -> None:
-        self.tokens.append(token)
-        kind = token.kind
-        if kind == "text":
-            self.text += token.text  # type: ignore[union-attr]
-        elif kind == "reasoning":
-            self.reasoning += token.text  # type: ignore[union-attr]
-        elif kind == "tool_call":
-            call = self.calls.setdefault(token.index, [None, None, ""])  # type: ignore[union-attr]
-            if call[0] is None and token.id:  # type: ignore[union-attr]
-                call[0] = token.id  # type: ignore[union-attr]
-            if call[1] is None and token.name:  # type: ignore[union-attr]
-                call[1] = token.name  # type: ignore[union-attr]
-            call[2] += token.arguments  # type: ignore[union-attr]
-        elif kind == "usage":
-            self.usage.append(token)  # type: ignore[arg-type]
-        elif kind == "finish":
-            self.finish.append(token.reason)  # type: ignore[union-attr]
-        elif kind == "citation":
-            self.citations.append((token.url, token.title))  # type: ignore[union-attr]
-
-    def usage_tuple(self) -> Optional[tuple[int, int, int, int, int]]:
-        assert len(self.usage) <= 1, self.usage
-        if not self.usage:
-            return None
-        u = self.usage[0]
-        return (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens)
-
-
-async def consume(stream: ChatStream, got: Optional[Got] = None) -> Got:
-    got = got if got is not None else Got()
-    async with stream:
-        async for token in stream:
-            got.add(token)
-    return got
 
 
 def chat_request(server: CompatMockServer) -> RecordedRequest:

@@ -785,14 +785,7 @@ class Provider(abc.ABC):
         call = self.build_completion_call(request, stream=False)
         if call is None:
             answer = await self.chat(request.as_chat())
-            return CompletionResponse(
-                text=answer.text,
-                model=answer.model,
-                provider=answer.provider,
-                usage=answer.usage,
-                finish_reason=answer.finish_reason,
-                request_id=answer.request_id,
-            )
+            return CompletionResponse.from_chat(answer)
         response = await self.send(call)
         data = _json_or_error(self, response, call)
         return self.parse_completion_response(data, model=request.model, request_id=request_id_from(response.headers))

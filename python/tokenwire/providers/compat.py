@@ -1450,14 +1450,7 @@ class CompatProvider(OpenAIProvider):
             return await super().complete(request)
         # The same request as build_completion_call's (Roo's completePrompt is a one-message chat).
         answer = await self.chat(request.as_chat())
-        return CompletionResponse(
-            text=answer.text,
-            model=answer.model,
-            provider=answer.provider,
-            usage=answer.usage,
-            finish_reason=answer.finish_reason,
-            request_id=answer.request_id,
-        )
+        return CompletionResponse.from_chat(answer)
 
     async def lookup_usage(self, headers: Mapping[str, str], *, timeout: Optional[float] = None) -> Optional[Usage]:
         """The usage the profile's :class:`UsageLookup` reports for the response whose

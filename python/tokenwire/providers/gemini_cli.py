@@ -456,14 +456,7 @@ class GeminiCLIProvider(OAuthCLIProvider):
 
     def parse_completion_response(self, data: Any, *, model: str, request_id: Optional[str]) -> CompletionResponse:
         answer = self._parse(data, model=model, request_id=request_id)
-        return CompletionResponse(
-            text=answer.text,
-            model=answer.model,
-            provider=answer.provider,
-            usage=answer.usage,
-            finish_reason=answer.finish_reason,
-            request_id=answer.request_id,
-        )
+        return CompletionResponse.from_chat(answer)
 
     # -- public calls ---------------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResponse:

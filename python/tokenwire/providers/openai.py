@@ -1117,14 +1117,7 @@ class OpenAIProvider(Provider):
                 request_id=request_id,
             )
         answer = self.parse_chat_response(body, model=model, request_id=request_id)
-        return CompletionResponse(
-            text=answer.text,
-            model=answer.model,
-            provider=answer.provider,
-            usage=answer.usage,
-            finish_reason=answer.finish_reason,
-            request_id=answer.request_id,
-        )
+        return CompletionResponse.from_chat(answer)
 
     def parse_models(self, data: Any) -> list[ModelInfo]:
         items = data.get("data") if isinstance(data, Mapping) else None
