@@ -50,7 +50,7 @@ from tokenwire.errors import (
 )
 from tokenwire.manager import ProviderManager
 from tokenwire.providers import compat
-from tokenwire.providers.compat import PROFILES, CompatProvider, think_tags_supported
+from tokenwire.providers.compat import PROFILES, CompatProvider
 from tokenwire.registry import ProviderRegistry
 from tokenwire.testing import Answer, CompatMockServer, RecordedRequest, Recording, faults
 from tokenwire.types import (
@@ -76,11 +76,6 @@ ANSWER = Answer(
     reasoning="The user greets; reply politely. 思考 ✓",
     usage=(11, 22, 3, 0, 5),
     chunk_words=2,
-)
-THINK_XFAIL = pytest.mark.xfail(
-    not think_tags_supported(),
-    reason="the openai-chat dialect's think_tags option is not in this core yet (the lead is adding it)",
-    strict=False,
 )
 
 
@@ -764,7 +759,7 @@ async def test_chutes_and_featherless_r1_models() -> None:
         with serving(name) as server:
             async with client(name, server) as provider:
                 call = provider.build_chat_call(req("deepseek-ai/DeepSeek-R1-0528", system="s"), stream=True)
-                assert call.stream_options == ({"think_tags": True} if think_tags_supported() else {})
+                assert call.stream_options == {"think_tags": True}
                 await provider.chat(req("deepseek-ai/DeepSeek-R1-0528", system="s"))
                 body = server.last_request.json()
                 assert body["messages"] == [{"role": "user", "content": "s\nHi"}]
@@ -1094,11 +1089,10 @@ THINK_PROFILES = ["deepseek", "moonshot", "doubao", "cerebras", "lmstudio"]
 def test_think_tags_are_requested_from_the_dialect(name: str) -> None:
     provider = compat.create(name, api_key=KEY)
     call = provider.build_chat_call(req("model"), stream=True)
-    assert call.stream_options == ({"think_tags": True} if think_tags_supported() else {})
+    assert call.stream_options == {"think_tags": True}
     assert compat.create("groq", api_key=KEY).build_chat_call(req("m"), stream=True).stream_options == {}
 
 
-@THINK_XFAIL
 @pytest.mark.parametrize("name", THINK_PROFILES)
 async def test_think_tags_split_natively_in_the_stream(name: str) -> None:
     lines = [
@@ -1146,7 +1140,6 @@ THINK_TEXTS = [
 ]
 
 
-@THINK_XFAIL
 @pytest.mark.parametrize("text", THINK_TEXTS)
 async def test_think_tags_stream_equals_non_streaming(text: str) -> None:
     # chat() splits the content exactly as the stream does, whatever the delta cuts.

@@ -35,7 +35,6 @@ from tokenwire.errors import (
     RateLimitError,
     ServerError,
 )
-from tokenwire.providers.compat import think_tags_supported
 from tokenwire.providers.qwen_code import DEFAULT_BASE_URL, QWEN_OAUTH, QwenCodeProvider
 from tokenwire.testing import Answer, Recording, faults
 from tokenwire.testing.oauth import QwenMockServer
@@ -282,10 +281,7 @@ async def test_reasoning_and_text_dripped(provider: QwenCodeProvider, server: Qw
 async def test_think_tags_in_the_content(provider: QwenCodeProvider, server: QwenMockServer) -> None:
     server.scripts.push(Answer("<think>Let me see. </think>The answer is 4.", chunk_words=1))
     text, reasoning, _, _ = joined(await collect(provider, req()))
-    if think_tags_supported():
-        assert (text, reasoning) == ("The answer is 4.", "Let me see. ")
-    else:
-        assert (text, reasoning) == ("<think>Let me see. </think>The answer is 4.", "")
+    assert (text, reasoning) == ("The answer is 4.", "Let me see. ")
     server.scripts.push(Answer("<think>x</think>y", chunk_words=1))
     async with make(server, provider.oauth_path, provider._clock, think_tags=False) as plain:  # pyright: ignore[reportPrivateUsage]
         assert joined(await collect(plain, req()))[0] == "<think>x</think>y"
@@ -296,8 +292,7 @@ async def test_think_tags_in_the_content(provider: QwenCodeProvider, server: Qwe
 )
 async def test_recorded_streams_decode_exactly(provider: QwenCodeProvider, server: QwenMockServer, name: str) -> None:
     path = require_recorded() / "vercel-ai" / f"{name}.chunks.txt"
-    options = {"think_tags": True} if think_tags_supported() else {}
-    oracle = tokenwire.StreamProcessor("openai-chat", coalesce=False, **options)
+    oracle = tokenwire.StreamProcessor("openai-chat", coalesce=False, think_tags=True)
     wire = frame_recorded(path, "openai-chat")
     want = oracle.feed(wire) + oracle.finish()
     assert want

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tokenwire
 from tokenwire.errors import ConfigurationError
 from tokenwire.providers import compat
-from tokenwire.providers.compat import PROFILES, ModelRule, mistral_tool_id, split_think, think_tags_supported
+from tokenwire.providers.compat import PROFILES, ModelRule, mistral_tool_id, split_think
 from tokenwire.types import ChatRequest, ImagePart, Message, TextPart, ToolCall, Usage, coerce_messages
 
 PNG = "iVBORw0KGgo="
@@ -66,7 +66,6 @@ def _streamed(pieces: list[str]) -> tuple[str, str]:
     return reasoning, "".join(t.text for t in tokens if t.kind == "text")
 
 
-@pytest.mark.skipif(not think_tags_supported(), reason="this core's openai-chat dialect has no think_tags option")
 @pytest.mark.parametrize("text", [text for text, _ in THINK_CASES])
 def test_split_think_equals_the_stream_at_every_split(text: str) -> None:
     # The non-streaming split equals the stream's for the same content, however the

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from tokenwire import __version__
-from tokenwire.providers.compat import think_tags_supported
 from tokenwire.providers.qwen_code import DEFAULT_BASE_URL, QwenCodeProvider, qwen_base_url
 from tokenwire.types import ChatRequest, CompletionRequest, Message
 
@@ -61,7 +60,7 @@ def test_streaming_call() -> None:
         "stream_options": {"include_usage": True},
         "max_completion_tokens": 65536,
     }
-    assert dict(call.stream_options) == ({"think_tags": True} if think_tags_supported() else {})
+    assert dict(call.stream_options) == {"think_tags": True}
     assert dict(provider(think_tags=False).build_chat_call(req(), stream=True).stream_options) == {}
 
 

@@ -198,7 +198,6 @@ __all__ = [
     "get_profile",
     "parse_glama_usage",
     "split_think",
-    "think_tags_supported",
 ]
 
 _log = logging.getLogger("tokenwire.providers.compat")
@@ -393,32 +392,9 @@ class _Settings:
 
 
 # -- think tags ---------------------------------------------------------------------------------
-_think_tags: Optional[bool] = None
-
-
-def think_tags_supported() -> bool:
-    """Whether the active backend's ``openai-chat`` dialect takes the ``think_tags`` option."""
-    global _think_tags
-    if _think_tags is None:
-        try:
-            _impl.StreamProcessor("openai-chat", think_tags=True)
-        except TypeError:
-            _think_tags = False
-        else:
-            _think_tags = True
-    return _think_tags
-
-
 def _openai_chat_processor(*, think_tags: bool, size: int) -> Any:
-    """An ``openai-chat`` processor of the active backend (the pure twin's when a stale
-    native core lacks ``think_tags``) that takes one event of ``size`` bytes."""
-    limit = max(size + 64, 1 << 24)
-    if think_tags and not think_tags_supported():
-        from tokenwire._pure.processor import StreamProcessor as PureStreamProcessor
-
-        return PureStreamProcessor("openai-chat", think_tags=True, max_event_bytes=limit)
-    options: dict[str, Any] = {"think_tags": True} if think_tags else {}
-    return _impl.StreamProcessor("openai-chat", max_event_bytes=limit, **options)
+    """An ``openai-chat`` processor of the active backend that takes one event of ``size`` bytes."""
+    return _impl.StreamProcessor("openai-chat", think_tags=think_tags, max_event_bytes=max(size + 64, 1 << 24))
 
 
 def _run_openai_chat(chunk: Mapping[str, Any], *, think_tags: bool = False) -> list[StreamToken]:
@@ -1362,9 +1338,8 @@ class CompatProvider(OpenAIProvider):
         return body
 
     def stream_options_for(self, model: str) -> dict[str, Any]:
-        """The dialect options of a stream for ``model`` (``think_tags`` where it applies
-        and the core supports it)."""
-        if self.settings(model).think_tags and think_tags_supported():
+        """The dialect options of a stream for ``model`` (``think_tags`` where it applies)."""
+        if self.settings(model).think_tags:
             return {"think_tags": True}
         return {}
 

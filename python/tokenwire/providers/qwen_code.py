@@ -61,7 +61,7 @@ import httpx
 from tokenwire._http import Timeouts
 from tokenwire.google import Clock
 from tokenwire.providers.base import HttpCall
-from tokenwire.providers.compat import split_think, think_tags_supported
+from tokenwire.providers.compat import split_think
 from tokenwire.providers.oauth_cli import CLIOAuth, OAuthCLIProvider
 from tokenwire.providers.openai import OpenAIProvider
 from tokenwire.types import (
@@ -193,14 +193,11 @@ class QwenCodeProvider(OAuthCLIProvider, OpenAIProvider):
             request = dataclasses.replace(request, max_tokens=self.max_output_tokens(request.model))
         return super().build_completion_body(request, stream=stream)
 
-    def _think_tags(self) -> bool:
-        return self.think_tags and think_tags_supported()
-
     def _chat_call(
         self, body: dict[str, Any], request: Union[ChatRequest, CompletionRequest], *, stream: bool
     ) -> HttpCall:
         call = super()._chat_call(body, request, stream=stream)
-        if stream and self._think_tags():
+        if stream and self.think_tags:
             call = dataclasses.replace(call, stream_options={"think_tags": True})
         return call
 
