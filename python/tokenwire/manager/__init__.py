@@ -19,6 +19,7 @@ from tokenwire.manager._attempt import Attempt, ManagerEvent
 from tokenwire.manager.health import HealthMonitor, HealthState, HealthTable
 from tokenwire.manager.manager import BreakerFactory, EventListener, LimiterFactory, ProviderManager
 from tokenwire.manager.metrics import LATENCY_BUCKETS, TTFT_BUCKETS, Histogram, PrometheusCollector, ProviderMetrics
+from tokenwire.manager.prices import CatalogPrices
 from tokenwire.manager.routing import (
     DEFAULT_OUTPUT_ESTIMATE,
     ROUTE_PREFIX,
@@ -41,6 +42,7 @@ __all__ = [
     "TTFT_BUCKETS",
     "Attempt",
     "BreakerFactory",
+    "CatalogPrices",
     "EventListener",
     "HealthMonitor",
     "HealthState",

@@ -89,6 +89,7 @@ from tokenwire.manager._attempt import (
 )
 from tokenwire.manager.health import HealthMonitor, HealthState, HealthTable
 from tokenwire.manager.metrics import ProviderMetrics
+from tokenwire.manager.prices import CatalogPrices
 from tokenwire.manager.routing import (
     ROUTE_PREFIX,
     LatencyTracker,
@@ -190,9 +191,11 @@ class ProviderManager:
       retry wait, latency measurement and health interval (the retry policy is rebound
       to it; default: the policy's clock, a :class:`~tokenwire.resilience.SystemClock`);
     - ``price_lookup``: ``(provider, model) -> (input, output) USD per million tokens |
-      None`` — used by the ``cheapest`` strategy and for cost metrics; without one no
-      price is known (such targets rank last; see
-      :func:`~tokenwire.manager.routing.prices_from_models`);
+      None`` — used by the ``cheapest`` strategy (unpriced targets rank last) and for
+      cost metrics (input and output at those prices); default: the packaged catalog
+      (:class:`~tokenwire.manager.prices.CatalogPrices`), whose cost metrics follow
+      Roo-Code's formula per provider (cache tokens and tiers included); see also
+      :func:`~tokenwire.manager.routing.prices_from_models`;
     - ``metrics``: the :class:`~tokenwire.manager.metrics.ProviderMetrics` to record into;
     - ``tracer``: OpenTelemetry — ``None`` automatic, ``True``, ``False`` or a tracer
       (see :mod:`tokenwire.manager.telemetry`);
@@ -253,7 +256,8 @@ class ProviderManager:
             shared_state._claim(self)
         #: Where limits and breaker state are shared across processes (``None``: nowhere).
         self.shared_state = shared_state
-        self.price_lookup: Optional[PriceLookup] = price_lookup
+        # Default: the packaged catalog (loaded on first use), with Roo's cost formulas.
+        self.price_lookup: PriceLookup = price_lookup if price_lookup is not None else CatalogPrices()
         self.metrics = metrics if metrics is not None else ProviderMetrics()
         self.tracing = Tracing(tracer)
         self.latency = LatencyTracker(latency_alpha)
@@ -515,11 +519,15 @@ class ProviderManager:
         """USD for ``usage`` on ``target``: the cost the provider reported with it
         (``usage.cost``: OpenRouter, Vercel AI Gateway, Glama, Claude Code), else the
         counts at the price lookup's prices (``None``: unknown)."""
-        if usage is not None and usage.cost is not None:
-            return float(usage.cost)
-        if usage is None or self.price_lookup is None:
+        if usage is None:
             return None
-        prices = self.price_lookup(target.provider, target.model)
+        if usage.cost is not None:
+            return float(usage.cost)
+        lookup = self.price_lookup
+        if isinstance(lookup, CatalogPrices):
+            provider = self._providers.get(target.provider)
+            return lookup.cost(provider if provider is not None else target.provider, target.model, usage)
+        prices = lookup(target.provider, target.model)
         if prices is None:
             return None
         return (prices[0] * usage.input_tokens + prices[1] * usage.output_tokens) / 1e6
@@ -639,8 +647,6 @@ class ProviderManager:
         return order
 
     def _cost_rank(self, call: Call, target: Target) -> Optional[float]:
-        if self.price_lookup is None:
-            return None
         prices = self.price_lookup(target.provider, target.model)
         return None if prices is None else call.cost_estimate(prices)
 

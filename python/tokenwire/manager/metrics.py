@@ -11,8 +11,9 @@ Per target (``provider``, ``model``), updated by the :class:`ProviderManager
 - ``retries`` — attempts made after a backoff (a new round of the retry policy);
   ``failovers`` — times a request moved on from this target to the next one;
 - ``input_tokens``, ``output_tokens``, ``cache_read_tokens``, ``cache_write_tokens``
-  from the usage the provider reported, and ``cost_usd`` where the price lookup knows
-  the model (input and output at its per-million prices; cache tokens unpriced);
+  from the usage the provider reported, and ``cost_usd``: the cost the provider
+  reported (``Usage.cost``), else the manager's price source (by default the catalog,
+  with Roo-Code's formula per provider) where it knows the model;
 - ``latency`` — seconds from sending to the end of the answer (a stream's last token),
   and ``ttft`` — seconds to the first token (streams only), as histograms with fixed
   buckets (:data:`LATENCY_BUCKETS`, :data:`TTFT_BUCKETS`);
