@@ -327,7 +327,7 @@ def _manager_table(metrics: dict[str, Any], out: TextIO, style: _Style) -> None:
         "\n"
         + style(
             f"{'manager metrics':<30} {'requests':>8} {'ok':>4} {'errors':>6} {'retries':>7} {'failovers':>9} "
-            f"{'tokens in/out':>14}",
+            f"{'tokens in/out':>14} {'cost USD':>10}",
             "1",
         )
         + "\n"
@@ -337,7 +337,7 @@ def _manager_table(metrics: dict[str, Any], out: TextIO, style: _Style) -> None:
         tokens = f"{m['input_tokens']}/{m['output_tokens']}"
         out.write(
             f"{key:<30} {m['requests']:>8} {m['successes']:>4} {errors:>6} {m['retries']:>7} "
-            f"{m['failovers']:>9} {tokens:>14}\n"
+            f"{m['failovers']:>9} {tokens:>14} {m['cost_usd']:>10.6f}\n"
         )
 
 

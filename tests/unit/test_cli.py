@@ -75,6 +75,8 @@ def test_demo_runs_end_to_end_on_loopback_servers() -> None:
     openai_row = next(line for line in table if line.startswith("openai/gpt-4o-mini "))
     # requests, ok, errors (503 + 429), retries (after the 429), failovers (the 503)
     assert openai_row.split()[1:6] == ["7", "5", "2", "1", "1"]
+    # Priced with the catalog's gpt-4o-mini prices (Roo's OpenAI formula).
+    assert float(openai_row.split()[7]) > 0
     assert "OpenAI chat sample" in text and "Anthropic messages sample" in text
     # Gemini (CRLF SSE) and Bedrock (SigV4 + binary event-stream) on their own servers.
     assert "assistant: Io, Europa and Ganymede." in text
