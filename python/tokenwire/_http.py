@@ -85,8 +85,15 @@ class Timeouts:
     total: Optional[float] = None
 
     def httpx_timeout(self, *, stream: bool = False) -> httpx.Timeout:
-        read = min(self.read, self.idle) if stream else self.read
-        return httpx.Timeout(connect=self.connect, read=read, write=self.write, pool=self.pool)
+        # Asked for on every request: built once per instance (the fields are frozen)
+        # and kept outside the dataclass fields, so eq/hash/repr are unchanged.
+        name = "_httpx_stream" if stream else "_httpx_plain"
+        cached: Optional[httpx.Timeout] = self.__dict__.get(name)
+        if cached is None:
+            read = min(self.read, self.idle) if stream else self.read
+            cached = httpx.Timeout(connect=self.connect, read=read, write=self.write, pool=self.pool)
+            object.__setattr__(self, name, cached)
+        return cached
 
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)

@@ -243,18 +243,21 @@ class Lease:
         self._done = True
         manager = self.manager
         target = self.target
-        now = manager.clock.now()
-        duration = now - self.started_at
-        ttft = self.ttft
+        started_at = self.started_at
+        duration = manager.clock.now() - started_at
+        first_token_at = self.first_token_at
+        ttft = None if first_token_at is None else first_token_at - started_at
         # A stream's duration mostly measures how much it generated: its TTFT is what
         # says whether the provider was slow to answer.
-        self.breaker_permit.record_success(duration=ttft if ttft is not None else duration)
+        answered = ttft if ttft is not None else duration
+        self.breaker_permit.record_success(duration=answered)
+        permit = self.permit
         if headers:
-            self.permit.observe_headers(headers)
-        if usage is not None and not self.permit.settled:
-            self.permit.settle(usage_total(usage))
+            permit.observe_headers(headers)
+        if usage is not None and not permit.settled:
+            permit.settle(usage_total(usage))
         self.limiter.record_success()
-        manager.latency.observe(target.key, ttft if ttft is not None else duration)
+        manager.latency.observe(target.key, answered)
         manager.metrics.record_success(
             target.provider,
             target.model,
@@ -263,7 +266,9 @@ class Lease:
             usage=usage,
             cost=manager.cost_of(target, usage),
         )
-        manager.tracing.succeed(self.span, usage=usage, finish_reason=finish_reason, request_id=request_id, ttft=ttft)
+        span = self.span
+        if span is not None:  # no tracing: nothing to end
+            manager.tracing.succeed(span, usage=usage, finish_reason=finish_reason, request_id=request_id, ttft=ttft)
 
     def fail(self, error: BaseException, *, usage: Optional[Usage] = None) -> None:
         if self._done:

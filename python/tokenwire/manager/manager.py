@@ -797,9 +797,11 @@ class ProviderManager:
 
         return await self._dispatch(call, attempt, [])
 
-    async def _dispatch_stream(
+    def _dispatch_stream(
         self, call: Call, factory: StreamFactory, record: list[Attempt]
-    ) -> tuple[ChatStream, list[StreamToken], Lease]:
+    ) -> Awaitable[tuple[ChatStream, list[StreamToken], Lease]]:
+        # Not a coroutine itself: the caller awaits _dispatch's directly, one frame
+        # fewer for each of the stream's start-up wake-ups to pass through.
         clock = self.clock
 
         async def attempt(target: Target, lease: Lease) -> tuple[ChatStream, list[StreamToken], Lease]:
@@ -823,7 +825,7 @@ class ProviderManager:
             lease.first_token_at = clock.now()
             return stream, batch, lease
 
-        return await self._dispatch(call, attempt, record)
+        return self._dispatch(call, attempt, record)
 
     # -- the public calls ----------------------------------------------------------------
 

@@ -192,7 +192,9 @@ class ProviderMetrics:
     def record_request(self, provider: str, model: str, *, retry: bool = False) -> None:
         """An attempt was sent (``retry``: after a backoff)."""
         with self._lock:
-            entry = self._get(provider, model)
+            entry = self._targets.get((provider, model))
+            if entry is None:
+                entry = self._get(provider, model)
             entry.requests += 1
             entry.in_flight += 1
             if retry:
@@ -210,9 +212,12 @@ class ProviderMetrics:
     ) -> None:
         """An attempt succeeded (a stream: it ended cleanly or the caller stopped reading)."""
         with self._lock:
-            entry = self._get(provider, model)
+            entry = self._targets.get((provider, model))
+            if entry is None:
+                entry = self._get(provider, model)
             entry.successes += 1
-            entry.in_flight = max(0, entry.in_flight - 1)
+            in_flight = entry.in_flight - 1
+            entry.in_flight = in_flight if in_flight > 0 else 0
             if latency is not None:
                 entry.latency.observe(latency)
             if ttft is not None:

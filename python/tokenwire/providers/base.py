@@ -689,8 +689,14 @@ class Provider(abc.ABC):
             if deadline is None:
                 response = await self.http_client.send(request, stream=True)
             else:
-                with anyio.fail_after(max(0.0, deadline - time.perf_counter())):
-                    response = await self.http_client.send(request, stream=True)
+                # anyio.fail_after, without its two context-manager generator layers
+                # (this runs for every stream with a total timeout).
+                sent: Optional[httpx.Response] = None
+                with anyio.CancelScope(deadline=anyio.current_time() + max(0.0, deadline - time.perf_counter())):
+                    sent = await self.http_client.send(request, stream=True)
+                if sent is None:  # the scope's deadline cancelled the send
+                    raise TimeoutError
+                response = sent
         except BaseException as exc:
             if slot is not None:
                 slot.release()
@@ -856,12 +862,15 @@ def merge_headers(*layers: Optional[Mapping[str, str]]) -> dict[str, str]:
     merged: dict[str, str] = {}
     lower: dict[str, str] = {}
     for layer in layers:
-        for name, value in (layer or {}).items():
-            old = lower.get(name.lower())
+        if not layer:
+            continue
+        for name, value in layer.items():
+            folded = name.lower()
+            old = lower.get(folded)
             if old is not None:
                 merged.pop(old, None)
             merged[name] = value
-            lower[name.lower()] = name
+            lower[folded] = name
     return merged
 
 

@@ -612,6 +612,9 @@ def _chat_citations(data: Mapping[str, Any]) -> list[Citation]:
     return out
 
 
+_USER_AGENT = f"tokenwire/{__version__}"
+
+
 @functools.lru_cache(maxsize=64)
 def _url_host(url: str) -> Optional[str]:
     # Parsing a URL costs ~10 µs; streaming requests ask for the same base URL every time.
@@ -694,7 +697,11 @@ class OpenAIProvider(Provider):
     def _from_env(arg: Optional[str], names: Sequence[str]) -> Optional[str]:
         if arg:
             return arg
-        return next((os.environ[n] for n in names if os.environ.get(n)), None)
+        for name in names:
+            value = os.environ.get(name)
+            if value:
+                return value
+        return None
 
     @property
     def organization(self) -> Optional[str]:
@@ -718,7 +725,7 @@ class OpenAIProvider(Provider):
 
     def _headers(self, extra: Mapping[str, str], *, stream: bool, body: bool = True) -> dict[str, str]:
         base = self._auth_headers()
-        base["User-Agent"] = f"tokenwire/{__version__}"
+        base["User-Agent"] = _USER_AGENT
         base["Accept"] = "text/event-stream" if stream else "application/json"
         if body:
             base["Content-Type"] = "application/json"

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Optional
 
+import httpx
+
 from tokenwire._http import parse_retry_after
 
 __all__ = [
@@ -268,14 +270,52 @@ _PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
 _EMPTY = RateLimitHeaders(raw=MappingProxyType({}))
 
 
+_RAW_PREFIXES = tuple(prefix.encode("ascii") for prefix in _PREFIXES)
+
+
+def rate_limit_names(headers: Mapping[str, str]) -> list[str]:
+    """The names in ``headers`` that :func:`parse_rate_limit_headers` reads (each once).
+
+    This runs on every response, and many providers (and most non-429 answers of some)
+    send no rate-limit header: for an ``httpx.Headers`` the raw byte names are checked,
+    since iterating it decodes every name (and builds a dict of them).
+    """
+    if isinstance(headers, httpx.Headers):
+        raw = headers.raw
+        # One search over all the names answers the usual "none" (every prefix has one
+        # of these in it); only then are the names looked at one by one.
+        joined = b"\n".join([key for key, _ in raw]).lower()
+        if b"ratelimit-" not in joined and b"retry-after" not in joined:
+            return []
+        found: list[str] = []
+        for raw_name, _ in raw:
+            lowered = raw_name.lower()
+            if lowered.startswith(_RAW_PREFIXES):
+                # Decoded as httpx decodes names, so that headers[name] finds it.
+                name = lowered.decode(headers.encoding)
+                if name not in found:
+                    found.append(name)
+        return found
+    return [name for name in headers if name.lower().startswith(_PREFIXES)]
+
+
 def parse_rate_limit_headers(headers: Mapping[str, str], *, wall_now: Optional[float] = None) -> RateLimitHeaders:
     """Read the rate-limit state from response ``headers`` (any mapping; names are
     matched case-insensitively). ``wall_now`` (Unix seconds; default
     :func:`time.time`) anchors absolute reset times. Never raises on bad values."""
-    # This runs on every response, and many providers (and most non-429 answers of
-    # some) send no rate-limit header: look at the names first and read (for an
-    # ``httpx.Headers``: decode) only the values of the candidates.
-    names = [name for name in headers if name.lower().startswith(_PREFIXES)]
+    # Look at the names first and read (for an ``httpx.Headers``: decode) only the
+    # values of the candidates.
+    names = rate_limit_names(headers)
+    if not names:
+        return _EMPTY
+    return parse_named_rate_limit_headers(headers, names, wall_now=wall_now)
+
+
+def parse_named_rate_limit_headers(
+    headers: Mapping[str, str], names: list[str], *, wall_now: Optional[float] = None
+) -> RateLimitHeaders:
+    """:func:`parse_rate_limit_headers` of ``headers`` whose :func:`rate_limit_names`
+    are ``names``: for callers that skip other work when there are none."""
     if not names:
         return _EMPTY
     now = time.time() if wall_now is None else wall_now

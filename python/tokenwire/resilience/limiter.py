@@ -69,7 +69,12 @@ import anyio.lowlevel
 
 from tokenwire.errors import ProviderError
 from tokenwire.resilience.clock import Clock, SystemClock
-from tokenwire.resilience.headers import RateLimitHeaders, RateLimitWindow, parse_rate_limit_headers
+from tokenwire.resilience.headers import (
+    RateLimitHeaders,
+    RateLimitWindow,
+    parse_named_rate_limit_headers,
+    rate_limit_names,
+)
 from tokenwire.resilience.retry import is_insufficient_quota
 
 if TYPE_CHECKING:
@@ -608,8 +613,12 @@ class AdaptiveRateLimiter:
         granted after ``permit``, when given). Returns what was parsed. Bad or missing
         values are ignored.
         """
+        names = rate_limit_names(headers)
+        if not names:
+            # The common case (no rate-limit header at all): no clock reads either.
+            return parse_named_rate_limit_headers(headers, names)
         now = self.clock.now()
-        info = parse_rate_limit_headers(headers, wall_now=self.clock.wall())
+        info = parse_named_rate_limit_headers(headers, names, wall_now=self.clock.wall())
         if info.empty:
             return info
         self._last_headers = info.raw
@@ -645,15 +654,16 @@ class AdaptiveRateLimiter:
         step = self.config.increase_step
         if step <= 0.0:
             return
+        requests = self._requests
+        tokens = self._tokens
+        if not (requests.scale < 1.0 or tokens.scale < 1.0):
+            return  # the usual case: nothing reduced (and no clock read)
         now = self.clock.now()
-        changed = False
-        for quota in (self._requests, self._tokens):
+        for quota in (requests, tokens):
             if quota.scale < 1.0:
                 quota.scale = min(1.0, quota.scale + step)
                 quota.apply(now)
-                changed = True
-        if changed:
-            self._poke()
+        self._poke()
 
     def record_rate_limited(
         self,
