@@ -1175,6 +1175,10 @@ async def test_shared_state_builds_the_limiters_and_binds_the_breakers() -> None
     assert shared.sync_interval == 0.125 and shared.on_error == "raise"
     with pytest.raises(ValueError, match="limiter_factory"):
         ProviderManager(shared_state=shared, limiter_factory=lambda k, c, clk: AdaptiveRateLimiter(k, c, clock=clk))
+    # A constructor that fails does not keep the state reserved (``failed`` keeps the
+    # traceback, and with it the half-built manager, alive).
+    with pytest.raises(ConfigurationError) as failed:
+        ProviderManager(shared_state=shared, providers={"no-such-provider": {}})
     made: list[str] = []
 
     def breaker_factory(key: str, config: BreakerConfig, clk: Any) -> CircuitBreaker:
@@ -1182,6 +1186,7 @@ async def test_shared_state_builds_the_limiters_and_binds_the_breakers() -> None
         return CircuitBreaker(key, config, clock=clk)
 
     manager = ProviderManager(shared_state=shared, breaker_factory=breaker_factory)
+    del failed
     assert manager.shared_state is shared and manager.has_background_work
     with pytest.raises(ValueError, match="another ProviderManager"):
         ProviderManager(shared_state=shared)

@@ -248,12 +248,10 @@ class ProviderManager:
         self._limiter_scope = limiter_scope
         self._breaker_factory = breaker_factory
         self._limiter_factory = limiter_factory
-        if shared_state is not None:
-            if limiter_factory is not None:
-                raise ValueError(
-                    "shared_state builds the limiters on its shared buckets: pass shared_state or limiter_factory"
-                )
-            shared_state._claim(self)
+        if shared_state is not None and limiter_factory is not None:
+            raise ValueError(
+                "shared_state builds the limiters on its shared buckets: pass shared_state or limiter_factory"
+            )
         #: Where limits and breaker state are shared across processes (``None``: nowhere).
         self.shared_state = shared_state
         # Default: the packaged catalog (loaded on first use), with Roo's cost formulas.
@@ -282,6 +280,9 @@ class ProviderManager:
             self.register(name, options=options)
         if default_provider is not None:
             self.default_provider = default_provider
+        if shared_state is not None:
+            # Last: a constructor that fails above must not leave the state reserved.
+            shared_state._claim(self)
 
     def __repr__(self) -> str:
         return (
