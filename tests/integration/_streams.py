@@ -1,16 +1,21 @@
 """What a provider's stream delivered, assembled without the library's own accumulator,
-and the timeouts and request helpers the provider integration tests share."""
+and the timeouts, request helpers, clock and error probes the provider integration
+tests share."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
 import anyio
+import pytest
 
 from tokenwire._http import Timeouts
+from tokenwire.errors import APIConnectionError, ProviderError
+from tokenwire.testing import MockServer, faults
 from tokenwire.types import (
     ChatRequest,
     Citation,
@@ -36,6 +41,8 @@ def chat_request(model: str, content: str = "hello there", **fields: Any) -> Cha
 
 class _Streaming(Protocol):
     def chat_stream(self, request: ChatRequest) -> Any: ...
+
+    async def chat(self, request: ChatRequest) -> Any: ...
 
 
 async def collect(provider: _Streaming, request: ChatRequest, deadline: float = 20.0) -> list[StreamToken]:
@@ -117,3 +124,35 @@ async def consume(stream: Any, got: Optional[Got] = None) -> Got:
         async for token in stream:
             got.add(token)
     return got
+
+
+class WallClock:
+    """Wall-clock seconds that move only when told to (shared by a mock server and the
+    provider under test, so token expiry is decided without sleeping)."""
+
+    def __init__(self, now: Optional[float] = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def error_texts(
+    provider: _Streaming, server: MockServer, request: ChatRequest, *, cut_after: int = 100
+) -> list[str]:
+    """``str``/``repr`` (and body) of the errors an overload, a 429, a 500 and a
+    connection cut mid-stream raise, for checks that no secret shows in them."""
+    texts: list[str] = []
+    for fault in (faults.Overloaded(), faults.RateLimit(), faults.ServerFault()):
+        server.faults.push(fault)
+        with pytest.raises(ProviderError) as info:
+            await provider.chat(request)
+        texts += [str(info.value), repr(info.value), repr(info.value.body)]
+    server.faults.push(faults.Disconnect(after_bytes=cut_after))
+    with pytest.raises(APIConnectionError) as conn:
+        await collect(provider, request)
+    texts += [str(conn.value), repr(conn.value)]
+    return texts

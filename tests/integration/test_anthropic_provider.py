@@ -17,7 +17,7 @@ from typing import Any, Optional
 import anyio
 import pytest
 from tests.conftest import require_recorded
-from tests.integration._streams import HTTPX_HEADERS, TIMEOUTS, chat_request, collect, summary
+from tests.integration._streams import HTTPX_HEADERS, TIMEOUTS, chat_request, collect, error_texts, summary
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -623,15 +623,7 @@ async def test_secrets_never_in_repr_errors_or_logs(
         await p.chat(req())
         await p.count_tokens(req())
         await p.list_models()
-        for fault in (faults.Overloaded(), faults.RateLimit(), faults.ServerFault()):
-            server.faults.push(fault)
-            with pytest.raises(ProviderError) as info:
-                await p.chat(req())
-            texts += [str(info.value), repr(info.value), repr(info.value.body)]
-        server.faults.push(faults.Disconnect(after_bytes=100))
-        with pytest.raises(APIConnectionError) as conn:
-            await collect(p, req())
-        texts += [str(conn.value), repr(conn.value)]
+        texts += await error_texts(p, server, req())
     async with AnthropicProvider(auth_token=KEY, base_url=server.base_url, timeouts=TIMEOUTS) as bearer:
         texts.append(repr(bearer))
         await bearer.chat(req())

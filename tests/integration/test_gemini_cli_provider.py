@@ -14,7 +14,6 @@ import json
 import logging
 import stat
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import anyio
 import pytest
 from tests.integration import test_gemini_provider as gemini_cases
+from tests.integration._streams import WallClock
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -47,19 +47,6 @@ ENV = ("GEMINI_CLI_OAUTH_PATH", "GEMINI_CLI_PROJECT_ID", "CODE_ASSIST_ENDPOINT")
 summary = gemini_cases.summary
 
 
-class FakeClock:
-    """Wall-clock seconds that move only when told to (shared by server and provider)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ENV:
@@ -67,12 +54,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> WallClock:
+    return WallClock()
 
 
 @pytest.fixture
-def server(clock: FakeClock) -> Iterator[CodeAssistMockServer]:
+def server(clock: WallClock) -> Iterator[CodeAssistMockServer]:
     with CodeAssistMockServer(project="proj-42", clock=clock) as mock:
         yield mock
 
@@ -87,14 +74,14 @@ def write(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
 
-def make(server: CodeAssistMockServer, path: Path, clock: FakeClock, **options: Any) -> GeminiCLIProvider:
+def make(server: CodeAssistMockServer, path: Path, clock: WallClock, **options: Any) -> GeminiCLIProvider:
     options.setdefault("timeouts", TIMEOUTS)
     options.setdefault("onboard_poll_interval", 0.01)
     return GeminiCLIProvider(oauth_path=path, base_url=server.url, token_url=server.token_url, clock=clock, **options)
 
 
 @pytest.fixture
-async def provider(server: CodeAssistMockServer, creds: Path, clock: FakeClock) -> AsyncIterator[GeminiCLIProvider]:
+async def provider(server: CodeAssistMockServer, creds: Path, clock: WallClock) -> AsyncIterator[GeminiCLIProvider]:
     # Authenticated and with the project discovered, so queued faults and recordings
     # concern the requests of the test.
     write(creds, server.issue_credentials())
@@ -122,7 +109,7 @@ def paths(server: CodeAssistMockServer) -> list[str]:
 
 
 async def test_valid_token_discovers_the_project_and_streams(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock
+    server: CodeAssistMockServer, creds: Path, clock: WallClock
 ) -> None:
     write(creds, server.issue_credentials())
     provider = make(server, creds, clock)
@@ -162,7 +149,7 @@ async def test_valid_token_discovers_the_project_and_streams(
     await provider.aclose()
 
 
-async def test_onboarding_is_polled_until_done(creds: Path, clock: FakeClock) -> None:
+async def test_onboarding_is_polled_until_done(creds: Path, clock: WallClock) -> None:
     with CodeAssistMockServer(project="fresh-proj", onboarded=False, onboard_pending=2, clock=clock) as server:
         write(creds, server.issue_credentials())
         async with make(server, creds, clock) as provider:
@@ -183,7 +170,7 @@ async def test_onboarding_is_polled_until_done(creds: Path, clock: FakeClock) ->
         assert server.requests[-1].json()["project"] == "fresh-proj"
 
 
-async def test_onboarding_that_never_finishes(creds: Path, clock: FakeClock) -> None:
+async def test_onboarding_that_never_finishes(creds: Path, clock: WallClock) -> None:
     with CodeAssistMockServer(onboarded=False, onboard_pending=100, clock=clock) as server:
         write(creds, server.issue_credentials())
         async with make(server, creds, clock, onboard_max_polls=2) as provider:
@@ -194,7 +181,7 @@ async def test_onboarding_that_never_finishes(creds: Path, clock: FakeClock) -> 
 
 
 async def test_explicit_project_skips_discovery(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    server: CodeAssistMockServer, creds: Path, clock: WallClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(creds, server.issue_credentials())
     async with make(server, creds, clock, project_id="proj-42") as provider:
@@ -212,7 +199,7 @@ async def test_explicit_project_skips_discovery(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 async def test_expired_token_is_refreshed_and_written_back(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock
+    server: CodeAssistMockServer, creds: Path, clock: WallClock
 ) -> None:
     old = server.issue_credentials(expired=True)
     old["id_token"] = "eyJ.old.id"
@@ -243,7 +230,7 @@ async def test_expired_token_is_refreshed_and_written_back(
     assert load.header("authorization") == generate.header("authorization") == f"Bearer {fresh.token}"
 
 
-async def test_token_close_to_expiry_is_refreshed(server: CodeAssistMockServer, creds: Path, clock: FakeClock) -> None:
+async def test_token_close_to_expiry_is_refreshed(server: CodeAssistMockServer, creds: Path, clock: WallClock) -> None:
     write(creds, server.issue_credentials(expires_in=200))  # inside the 300 s margin
     async with make(server, creds, clock, project_id="proj-42") as provider:
         await provider.chat(req())
@@ -252,7 +239,7 @@ async def test_token_close_to_expiry_is_refreshed(server: CodeAssistMockServer, 
 
 
 async def test_refused_refresh_is_an_authentication_error(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    server: CodeAssistMockServer, creds: Path, clock: WallClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     old = server.issue_credentials(expired=True)
     write(creds, old)
@@ -272,7 +259,7 @@ async def test_refused_refresh_is_an_authentication_error(
     assert json.loads(creds.read_text(encoding="utf-8")) == old  # untouched
 
 
-async def test_token_endpoint_outage_keeps_its_class(creds: Path, clock: FakeClock) -> None:
+async def test_token_endpoint_outage_keeps_its_class(creds: Path, clock: WallClock) -> None:
     with CodeAssistMockServer(clock=clock) as server, OpenAIMockServer() as broken:
         broken.set_default_fault(faults.ServerFault(status=503))
         write(creds, server.issue_credentials(expired=True))
@@ -318,7 +305,7 @@ async def test_a_static_token_is_not_retried(server: CodeAssistMockServer) -> No
 
 
 async def test_token_refreshed_by_the_cli_is_picked_up(
-    provider: GeminiCLIProvider, server: CodeAssistMockServer, creds: Path, clock: FakeClock
+    provider: GeminiCLIProvider, server: CodeAssistMockServer, creds: Path, clock: WallClock
 ) -> None:
     await provider.chat(req())
     clock.advance(3500)  # our cached token is now due for a refresh…
@@ -329,7 +316,7 @@ async def test_token_refreshed_by_the_cli_is_picked_up(
 
 
 async def test_concurrent_requests_share_one_refresh(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock
+    server: CodeAssistMockServer, creds: Path, clock: WallClock
 ) -> None:
     write(creds, server.issue_credentials(expired=True))
     async with make(server, creds, clock) as provider:
@@ -345,7 +332,7 @@ async def test_concurrent_requests_share_one_refresh(
     assert paths(server).count("/v1internal:loadCodeAssist") == 1
 
 
-async def test_missing_credentials_file(server: CodeAssistMockServer, tmp_path: Path, clock: FakeClock) -> None:
+async def test_missing_credentials_file(server: CodeAssistMockServer, tmp_path: Path, clock: WallClock) -> None:
     provider = make(server, tmp_path / "absent.json", clock)
     with pytest.raises(ConfigurationError) as info:
         await provider.chat(req())
@@ -360,7 +347,7 @@ async def test_missing_credentials_file(server: CodeAssistMockServer, tmp_path: 
 
 
 async def test_path_from_the_environment(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    server: CodeAssistMockServer, creds: Path, clock: WallClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(creds, server.issue_credentials())
     monkeypatch.setenv("GEMINI_CLI_OAUTH_PATH", str(creds))
@@ -487,7 +474,7 @@ async def test_chat_complete_and_complete_stream(provider: GeminiCLIProvider, se
     assert server.requests[-1].path == "/v1internal:streamGenerateContent"
 
 
-async def test_models_tokens_and_health(server: CodeAssistMockServer, creds: Path, clock: FakeClock) -> None:
+async def test_models_tokens_and_health(server: CodeAssistMockServer, creds: Path, clock: WallClock) -> None:
     write(creds, server.issue_credentials())
     async with make(server, creds, clock) as provider:
         models = await provider.list_models()
@@ -507,7 +494,7 @@ async def test_models_tokens_and_health(server: CodeAssistMockServer, creds: Pat
 
 
 async def test_secrets_never_leak(
-    server: CodeAssistMockServer, creds: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    server: CodeAssistMockServer, creds: Path, clock: WallClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     document = server.issue_credentials(expired=True)
     write(creds, document)

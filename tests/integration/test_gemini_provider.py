@@ -21,7 +21,7 @@ import httpx
 import pytest
 from tests._stream_helpers import classify_recorded
 from tests.conftest import require_recorded
-from tests.integration._streams import HTTPX_HEADERS, TIMEOUTS, chat_request, collect
+from tests.integration._streams import HTTPX_HEADERS, TIMEOUTS, chat_request, collect, error_texts
 from tests.integration._streams import summary as summarize
 
 from tokenwire._http import Timeouts
@@ -949,15 +949,7 @@ async def test_secrets_never_in_repr_errors_or_logs(server: GeminiMockServer, ca
         await p.chat(req())
         await p.count_tokens(req())
         await p.list_models()
-        for fault in (faults.Overloaded(), faults.RateLimit(), faults.ServerFault()):
-            server.faults.push(fault)
-            with pytest.raises(ProviderError) as info:
-                await p.chat(req())
-            texts += [str(info.value), repr(info.value), repr(info.value.body)]
-        server.faults.push(faults.Disconnect(after_bytes=100))
-        with pytest.raises(APIConnectionError) as conn:
-            await collect(p, req())
-        texts += [str(conn.value), repr(conn.value)]
+        texts += await error_texts(p, server, req())
     assert caplog.records, "expected httpx/httpcore debug logs"
     for text in [*texts, caplog.text]:
         assert KEY not in text

@@ -14,7 +14,6 @@ import json
 import logging
 import stat
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import anyio
 import pytest
 from tests._stream_helpers import frame_recorded, token_tuple
 from tests.conftest import require_recorded
+from tests.integration._streams import WallClock
 
 import tokenwire
 from tokenwire import __version__
@@ -55,17 +55,6 @@ TIMEOUTS = Timeouts(connect=2.0, read=5.0, write=5.0, pool=5.0, idle=5.0, total=
 HTTPX_HEADERS = {"host", "accept-encoding", "connection", "content-length"}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("QWEN_CODE_OAUTH_PATH", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
@@ -73,12 +62,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> WallClock:
+    return WallClock()
 
 
 @pytest.fixture
-def server(clock: FakeClock) -> Iterator[QwenMockServer]:
+def server(clock: WallClock) -> Iterator[QwenMockServer]:
     with QwenMockServer(clock=clock) as mock:
         yield mock
 
@@ -93,13 +82,13 @@ def write(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
 
-def make(server: QwenMockServer, path: Path, clock: FakeClock, **options: Any) -> QwenCodeProvider:
+def make(server: QwenMockServer, path: Path, clock: WallClock, **options: Any) -> QwenCodeProvider:
     options.setdefault("timeouts", TIMEOUTS)
     return QwenCodeProvider(oauth_path=path, token_url=server.token_url, clock=clock, **options)
 
 
 @pytest.fixture
-async def provider(server: QwenMockServer, creds: Path, clock: FakeClock) -> AsyncIterator[QwenCodeProvider]:
+async def provider(server: QwenMockServer, creds: Path, clock: WallClock) -> AsyncIterator[QwenCodeProvider]:
     write(creds, server.issue_credentials())
     async with make(server, creds, clock) as p:
         yield p
@@ -162,7 +151,7 @@ async def test_exact_request_to_the_resource_url(
     assert provider.base_url == f"{server.url}/v1"
 
 
-async def test_endpoint_defaults_and_overrides(server: QwenMockServer, creds: Path, clock: FakeClock) -> None:
+async def test_endpoint_defaults_and_overrides(server: QwenMockServer, creds: Path, clock: WallClock) -> None:
     document = server.issue_credentials()
     del document["resource_url"]
     write(creds, document)
@@ -179,7 +168,7 @@ async def test_endpoint_defaults_and_overrides(server: QwenMockServer, creds: Pa
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 async def test_expired_token_is_refreshed_rotated_and_saved(
-    server: QwenMockServer, creds: Path, clock: FakeClock
+    server: QwenMockServer, creds: Path, clock: WallClock
 ) -> None:
     old = server.issue_credentials(expired=True)
     write(creds, old)
@@ -225,7 +214,7 @@ async def test_a_401_refreshes_once_and_retries(provider: QwenCodeProvider, serv
 
 
 async def test_refused_refresh_and_second_401(
-    server: QwenMockServer, creds: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    server: QwenMockServer, creds: Path, clock: WallClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     old = server.issue_credentials(expired=True)
     write(creds, old)
@@ -255,7 +244,7 @@ async def test_refused_refresh_and_second_401(
         assert paths(elsewhere) == ["/api/v1/oauth2/token"]
 
 
-async def test_missing_credentials_file(server: QwenMockServer, tmp_path: Path, clock: FakeClock) -> None:
+async def test_missing_credentials_file(server: QwenMockServer, tmp_path: Path, clock: WallClock) -> None:
     provider = make(server, tmp_path / "none.json", clock)
     with pytest.raises(ConfigurationError) as info:
         await provider.chat(req())

@@ -27,7 +27,6 @@ from tests.integration import test_gemini_provider as gemini_cases
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
-    APIConnectionError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -56,6 +55,8 @@ from tokenwire.types import (
 )
 
 pytest.importorskip("google.auth", reason="the tokenwire[vertex] extra (google-auth) is not installed")
+from tests.integration._streams import WallClock, error_texts
+
 pytestmark = pytest.mark.anyio
 
 PROJECT = "tokenwire-proj"
@@ -76,19 +77,6 @@ ENV = (
 summary = gemini_cases.summary
 
 
-class FakeClock:
-    """Wall-clock seconds that only move when told to (shared by server and provider)."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ENV:
@@ -98,12 +86,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> WallClock:
+    return WallClock(float(int(time.time())))
 
 
 @pytest.fixture
-def server(clock: FakeClock) -> Iterator[VertexMockServer]:
+def server(clock: WallClock) -> Iterator[VertexMockServer]:
     with VertexMockServer(project=PROJECT, clock=clock) as mock:
         yield mock
 
@@ -129,7 +117,7 @@ def make_provider(server: VertexMockServer, credentials: Any = None, **options: 
 
 @pytest.fixture
 async def provider(
-    server: VertexMockServer, account: dict[str, Any], clock: FakeClock
+    server: VertexMockServer, account: dict[str, Any], clock: WallClock
 ) -> AsyncIterator[VertexProvider]:
     async with make_provider(server, account, clock=clock) as p:
         yield p
@@ -161,7 +149,7 @@ def _claude_path(model: str, method: str) -> str:
 
 
 async def test_service_account_grant_then_bearer_on_gemini(
-    provider: VertexProvider, server: VertexMockServer, account: dict[str, Any], clock: FakeClock
+    provider: VertexProvider, server: VertexMockServer, account: dict[str, Any], clock: WallClock
 ) -> None:
     server.scripts.push(Answer("Hi!", usage=(3, 2)))
     tokens = await collect(provider, req(system="Be brief."))
@@ -199,7 +187,7 @@ async def test_service_account_grant_then_bearer_on_gemini(
 async def test_credentials_as_file_json_text_or_env(
     server: VertexMockServer,
     account: dict[str, Any],
-    clock: FakeClock,
+    clock: WallClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     form: str,
@@ -226,7 +214,7 @@ async def test_credentials_as_file_json_text_or_env(
 
 
 async def test_token_is_cached_and_refreshed_before_expiry(
-    provider: VertexProvider, server: VertexMockServer, clock: FakeClock
+    provider: VertexProvider, server: VertexMockServer, clock: WallClock
 ) -> None:
     with anyio.fail_after(10):
         for _ in range(3):
@@ -285,7 +273,7 @@ async def test_revoked_token_is_refused_then_replaced(provider: VertexProvider, 
 
 
 async def test_signature_is_verified_by_the_token_endpoint(
-    server: VertexMockServer, account: dict[str, Any], clock: FakeClock
+    server: VertexMockServer, account: dict[str, Any], clock: WallClock
 ) -> None:
     # Same account name, another private key: the server's public key must reject it.
     forged = make_service_account(server.token_url, project_id=PROJECT, client_email=account["client_email"])
@@ -300,12 +288,12 @@ async def test_signature_is_verified_by_the_token_endpoint(
     assert server.prediction_requests == []
 
 
-async def test_unknown_account_and_bad_clock_are_refused(server: VertexMockServer, clock: FakeClock) -> None:
+async def test_unknown_account_and_bad_clock_are_refused(server: VertexMockServer, clock: WallClock) -> None:
     stranger = make_service_account(server.token_url, project_id=PROJECT, client_email="x@y.iam.gserviceaccount.com")
     async with make_provider(server, stranger, clock=clock) as p:
         with anyio.fail_after(5), pytest.raises(AuthenticationError, match="account not found"):
             await p.chat(req())
-    skewed = FakeClock()
+    skewed = WallClock(float(int(time.time())))
     skewed.advance(2 * 3600)
     info = server.service_account(project_id=PROJECT)
     async with make_provider(server, info, clock=skewed) as p:
@@ -475,7 +463,7 @@ async def test_synthesized_gemini_answer_through_vertex(provider: VertexProvider
 
 
 async def test_global_region_and_gemini_thinking_table(
-    server: VertexMockServer, account: dict[str, Any], clock: FakeClock
+    server: VertexMockServer, account: dict[str, Any], clock: WallClock
 ) -> None:
     async with make_provider(server, account, clock=clock, region="global") as p:
         with anyio.fail_after(5):
@@ -503,7 +491,7 @@ async def _error(
     return tokens, info.value
 
 
-async def test_403_other_project(server: VertexMockServer, account: dict[str, Any], clock: FakeClock) -> None:
+async def test_403_other_project(server: VertexMockServer, account: dict[str, Any], clock: WallClock) -> None:
     async with make_provider(server, account, clock=clock, project="someone-else") as p:
         _, error = await _error(p, req())
     assert type(error) is PermissionDeniedError
@@ -515,7 +503,7 @@ async def test_403_other_project(server: VertexMockServer, account: dict[str, An
     )
 
 
-async def test_404_unknown_publisher_model(clock: FakeClock) -> None:
+async def test_404_unknown_publisher_model(clock: WallClock) -> None:
     with VertexMockServer(project=PROJECT, clock=clock, models=["gemini-2.5-pro"]) as strict:
         info = strict.service_account(project_id=PROJECT)
         async with make_provider(strict, info, clock=clock) as p:
@@ -660,7 +648,7 @@ async def test_list_models_without_network(provider: VertexProvider, server: Ver
     assert server.requests == []
 
 
-async def test_health_check(provider: VertexProvider, server: VertexMockServer, clock: FakeClock) -> None:
+async def test_health_check(provider: VertexProvider, server: VertexMockServer, clock: WallClock) -> None:
     with anyio.fail_after(5):
         assert (await provider.health_check()).healthy
     stranger = make_service_account(server.token_url, client_email="nobody@p.iam.gserviceaccount.com")
@@ -672,7 +660,7 @@ async def test_health_check(provider: VertexProvider, server: VertexMockServer, 
 
 
 async def test_secrets_never_in_repr_errors_or_logs(
-    server: VertexMockServer, account: dict[str, Any], clock: FakeClock, caplog: pytest.LogCaptureFixture
+    server: VertexMockServer, account: dict[str, Any], clock: WallClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
@@ -682,15 +670,7 @@ async def test_secrets_never_in_repr_errors_or_logs(
         await p.chat(req("claude-sonnet-4@20250514"))
         await p.count_tokens(req())
         texts.append(repr(p.token_cache))
-        for fault in (faults.Overloaded(), faults.RateLimit(), faults.ServerFault()):
-            server.faults.push(fault)
-            with pytest.raises(ProviderError) as info:
-                await p.chat(req())
-            texts += [str(info.value), repr(info.value), repr(info.value.body)]
-        server.faults.push(faults.Disconnect(after_bytes=50))
-        with pytest.raises(APIConnectionError) as conn:
-            await collect(p, req())
-        texts += [str(conn.value), repr(conn.value)]
+        texts += await error_texts(p, server, req(), cut_after=50)
         secrets = [t.token for t in server.issued_tokens]
         server.revoke_tokens()
         with pytest.raises(AuthenticationError) as auth:
