@@ -17,7 +17,8 @@ import pytest
 from anyio.abc import SocketStream
 
 from tokenwire import catalog
-from tokenwire._http import Timeouts
+from tokenwire import _http
+from tokenwire._http import Timeouts, parsed_url
 from tokenwire.errors import APITimeoutError
 from tokenwire.manager.prices import CatalogPrices
 from tokenwire.providers.base import merge_headers
@@ -125,6 +126,37 @@ def test_catalog_prices_cost_of_a_provider_instance_matches_the_catalog() -> Non
         assert prices.cost(china, "glm-4.5", usage) == catalog.cost(usage, china, "glm-4.5")
         assert prices.cost(china, "glm-4.5", usage) == catalog.cost(usage, "zai-china", "glm-4.5")
         assert prices.cost(china, "glm-4.5", usage) != prices.cost("zai", "glm-4.5", usage)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.openai.com/v1/chat/completions",
+        "http://127.0.0.1:8080/v1/chat/completions?api-version=2024-10-21",
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3%3A0/converse-stream",
+        "http://[::1]:11434/api/chat",
+        "https://example.com/v1/a b/ü",
+    ],
+)
+def test_a_parsed_endpoint_url_builds_the_request_the_string_builds(url: str) -> None:
+    assert parsed_url(url) is parsed_url(url)
+    assert parsed_url(url) == httpx.URL(url)
+    client = httpx.AsyncClient()
+    body = {"model": "m", "stream": True}
+    for params in (None, {"key": "v"}):
+        by_string = client.build_request("POST", url, json=body, params=params, headers={"A": "1"})
+        by_parsed = client.build_request("POST", parsed_url(url), json=body, params=params, headers={"A": "1"})
+        assert by_parsed.url == by_string.url
+        assert str(by_parsed.url) == str(by_string.url) and by_parsed.url.raw_path == by_string.url.raw_path
+        assert by_parsed.headers.raw == by_string.headers.raw
+        assert by_parsed.read() == by_string.read()
+
+
+def test_the_parsed_url_cache_stays_bounded() -> None:
+    for index in range(_http._URLS_MAX + 10):
+        parsed_url(f"https://example.com/{index}")
+    assert len(_http._URLS) <= _http._URLS_MAX
 
 
 @pytest.mark.anyio
