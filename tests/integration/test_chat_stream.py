@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -284,6 +286,30 @@ async def test_the_total_limit_ends_a_stream_the_idle_limit_lets_live(
         assert provider.pool_stats().in_use == 0
 
 
+@pytest.mark.parametrize("call", ["chat_stream", "chat"])
+async def test_the_total_limit_ends_a_wait_for_the_response_headers(server: OpenAIMockServer, call: str) -> None:
+    # The server takes the request and says nothing: the read limit (5 s) would wait; the
+    # total limit (0.6 s) cuts the send off, and the task is left with no cancellation.
+    timeouts = Timeouts(connect=2.0, read=5.0, write=2.0, pool=2.0, idle=5.0, total=0.6)
+    server.faults.push(faults.Stall(seconds=3.0, before_headers=True))
+    async with OpenAIProvider(api_key=KEY, base_url=server.base_url, api="chat", timeouts=timeouts) as provider:
+        started = time.perf_counter()
+        with anyio.fail_after(2.5):
+            with pytest.raises(APITimeoutError):
+                if call == "chat":
+                    await provider.chat(chat_request("gpt-4o-mini"))
+                else:
+                    async with provider.chat_stream(chat_request("gpt-4o-mini")) as stream:
+                        await stream.next_batch()
+        assert 0.5 <= time.perf_counter() - started < 2.5
+        assert provider.pool_stats().in_use == 0
+        task = asyncio.current_task()
+        assert task is not None and (sys.version_info < (3, 11) or task.cancelling() == 0)
+        # The provider (and the task) work on afterwards.
+        response = await provider.chat(chat_request("gpt-4o-mini"))
+        assert response.text == TEXT
+
+
 class ShoutingStream(ChatStream):
     """A subclass that reshapes tokens in ``_fill`` (as the Gemini and usage-lookup streams do)."""
 
@@ -321,3 +347,22 @@ async def test_subclasses_read_everything_and_leave_nothing_behind(
                         break
             assert provider.pool_stats().in_use == 0
     assert await settle(before) == set()
+
+
+async def test_cookies_a_provider_sets_are_kept_and_sent_back(server: OpenAIMockServer) -> None:
+    # The provider's client keeps httpx's cookie semantics (its jar only skips the
+    # parsing when a response sets no cookie): a Set-Cookie (as Cloudflare sends in front
+    # of real APIs) is stored and returned on the next request.
+    async with OpenAIProvider(api_key=KEY, base_url=server.base_url, api="chat") as provider:
+        await provider.chat(chat_request("gpt-4o-mini"))
+        assert "cookie" not in server.last_request.headers
+        assert not provider.http_client.cookies
+        server.faults.push(faults.Headers({"Set-Cookie": "__cf_bm=abc123; Path=/; HttpOnly"}))
+        async with provider.chat_stream(chat_request("gpt-4o-mini")) as stream:
+            assert text_of([token async for token in stream]) == TEXT
+        assert provider.http_client.cookies.get("__cf_bm") == "abc123"
+        await provider.chat(chat_request("gpt-4o-mini"))
+        assert server.last_request.headers.get("cookie") == "__cf_bm=abc123"
+        # A response without cookies leaves them as they were.
+        await provider.chat(chat_request("gpt-4o-mini"))
+        assert provider.http_client.cookies.get("__cf_bm") == "abc123"
