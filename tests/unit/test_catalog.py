@@ -10,6 +10,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tokenwire import Usage, catalog
 from tokenwire.catalog import ModelListCache, PricingTier
@@ -591,3 +593,86 @@ export const derivedModels = {
     o3 = gen.convert(loader.module("base").value("baseModels")["o3"])
     assert o3 == {"ctx": 200_000, "effort_default": "medium"}
     assert loader.module("base").value("baseDefault") == "m-1"
+
+
+# -- pricer: the resolved formula --------------------------------------------------------------
+
+_PRICER_USAGES = (
+    Usage(0, 0),
+    Usage(1, 1),
+    Usage(1234, 567),
+    Usage(250_000, 8_000, cache_read_tokens=180_000, cache_write_tokens=20_000),
+    Usage(1_000_000, 64_000, cache_read_tokens=999_999),
+    Usage(100, 10, cache_read_tokens=300, cache_write_tokens=50),  # counts that overlap oddly
+    Usage(3_000_000, 1, cache_write_tokens=2_500_000),
+)
+
+
+def test_pricer_equals_the_breakdown_total_to_the_bit_for_every_catalog_model() -> None:
+    checked = 0
+    for name in catalog.providers():
+        found = catalog.provider_catalog(name)
+        assert found is not None
+        for model_id in found.models:
+            price = catalog.pricer(name, model_id)
+            samples = [catalog.cost_breakdown(u, name, model_id) for u in _PRICER_USAGES]
+            if price is None:
+                assert all(b is None for b in samples), (name, model_id)
+                continue
+            for usage, breakdown in zip(_PRICER_USAGES, samples):
+                assert breakdown is not None
+                assert price(usage).hex() == breakdown.total.hex(), (name, model_id, usage)
+                checked += 1
+    assert checked > 1000
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "options"),
+    [
+        ("openai", "gpt-5-2025-08-07", {"service_tier": "flex"}),
+        ("openai", "gpt-5-2025-08-07", {"service_tier": "priority"}),
+        ("anthropic", "claude-sonnet-4-5", {"context_1m": True}),
+        ("gemini", "gemini-2.5-pro", {}),
+        ("anthropic", "claude-sonnet-4-5", {"convention": "openai"}),
+        ("anthropic", "claude-sonnet-4-5", {"convention": "input-output"}),
+        ("anthropic", "claude-sonnet-4-5", {"convention": "free"}),
+        ("openai", "gpt-4.1", {"convention": "gemini"}),
+    ],
+)
+def test_pricer_follows_the_pricing_options(provider: str, model: str, options: dict[str, object]) -> None:
+    price = catalog.pricer(provider, model, **options)  # type: ignore[arg-type]
+    assert price is not None
+    for usage in _PRICER_USAGES:
+        breakdown = catalog.cost_breakdown(usage, provider, model, **options)  # type: ignore[arg-type]
+        assert breakdown is not None
+        assert price(usage).hex() == breakdown.total.hex(), usage
+
+
+@given(
+    st.integers(0, 5_000_000),
+    st.integers(0, 500_000),
+    st.integers(0, 5_000_000),
+    st.integers(0, 5_000_000),
+    st.sampled_from(["anthropic", "openai", "gemini", "vertex", "deepseek", "mistral", "bedrock", "zai-china"]),
+)
+def test_pricer_equals_the_breakdown_for_any_counts(
+    input_tokens: int, output_tokens: int, read: int, write: int, provider: str
+) -> None:
+    usage = Usage(input_tokens, output_tokens, cache_read_tokens=read, cache_write_tokens=write)
+    found = catalog.provider_catalog(provider)
+    assert found is not None
+    for model_id in list(found.models)[:8]:
+        price = catalog.pricer(provider, model_id)
+        breakdown = catalog.cost_breakdown(usage, provider, model_id)
+        assert (price is None) == (breakdown is None)
+        if price is not None and breakdown is not None:
+            assert price(usage).hex() == breakdown.total.hex()
+
+
+def test_pricer_ignores_a_reported_cost_as_the_breakdown_does() -> None:
+    usage = Usage(1000, 100, cost=12.5)
+    price = catalog.pricer("anthropic", "claude-sonnet-4-5")
+    breakdown = catalog.cost_breakdown(usage, "anthropic", "claude-sonnet-4-5")
+    assert price is not None and breakdown is not None
+    assert price(usage) == breakdown.total != 12.5
+    assert catalog.pricer("anthropic", "no-such-model") is None

@@ -71,6 +71,7 @@ __all__ = [
     "model_info",
     "models",
     "owner",
+    "pricer",
     "pricing_rule",
     "provider_catalog",
     "providers",
@@ -314,6 +315,107 @@ def cost_breakdown(
     the catalog's estimate — for a provider that bills itself, what the counts cost at
     the listed prices, which may differ from the bill (routing, discounts, BYOK fees).
     """
+    found = _pricing(provider, model, service_tier=service_tier, context_1m=context_1m, convention=convention)
+    return None if found is None else found.breakdown(usage)
+
+
+def pricer(
+    provider: ProviderRef,
+    model: ModelRef,
+    *,
+    service_tier: Optional[str] = None,
+    context_1m: bool = False,
+    convention: Optional[Convention] = None,
+) -> Optional[Callable[[Usage], float]]:
+    """A function pricing usages of ``model`` on ``provider`` (arguments as for
+    :func:`cost`), or ``None`` when the catalog cannot price it.
+
+    ``pricer(p, m)(usage)`` equals ``cost_breakdown(usage, p, m).total`` to the bit; the
+    lookups, rules and tiers are resolved once, so pricing each of many usages of one
+    model (the manager's ``cost_usd`` metric) is a little arithmetic. It ignores
+    ``usage.cost`` as :func:`cost_breakdown` does.
+    """
+    found = _pricing(provider, model, service_tier=service_tier, context_1m=context_1m, convention=convention)
+    return None if found is None else found.total_of()
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    """Everything :func:`compute` needs but the token counts."""
+
+    provider: str
+    model: str
+    rule: PricingRule
+    convention: Convention
+    prices: tuple[Optional[float], Optional[float], Optional[float], Optional[float]]
+    gemini_tiers: tuple[tuple[Optional[int], Optional[float], Optional[float], Optional[float]], ...]
+    tier: Optional[str]
+
+    def breakdown(self, usage: Usage) -> CostBreakdown:
+        counts = (
+            _count(usage.input_tokens),
+            _count(usage.output_tokens),
+            _count(usage.cache_write_tokens),
+            _count(usage.cache_read_tokens),
+        )
+        return compute(
+            provider=self.provider,
+            model=self.model,
+            rule=self.rule,
+            convention=self.convention,
+            prices=self.prices,
+            gemini_tiers=self.gemini_tiers,
+            counts=counts,
+            tier=self.tier,
+        )
+
+    def total_of(self) -> Callable[[Usage], float]:
+        convention = self.convention
+        if convention == "free":
+            return lambda usage: 0.0
+        if convention == "gemini":
+            # Context-size tiers and fallbacks: the general path.
+            return lambda usage: self.breakdown(usage).total
+        # The _internal formula: (price / 1e6) * tokens per part, summed as cache writes +
+        # cache reads + input + output (the same float operations in the same order).
+        input_rate, output_rate, write_rate, read_rate = ((p or 0.0) / 1_000_000 for p in self.prices)
+        if convention == "input-output":
+
+            def input_output(usage: Usage) -> float:
+                return (
+                    write_rate * 0
+                    + read_rate * 0
+                    + input_rate * _count(usage.input_tokens)
+                    + output_rate * _count(usage.output_tokens)
+                )
+
+            return input_output
+        anthropic = convention == "anthropic"
+
+        def priced(usage: Usage) -> float:
+            input_tokens = _count(usage.input_tokens)
+            write_tokens = _count(usage.cache_write_tokens)
+            read_tokens = _count(usage.cache_read_tokens)
+            if not anthropic:  # openai: the cached tokens are inside the input count
+                input_tokens = max(0, input_tokens - write_tokens - read_tokens)
+            return (
+                write_rate * write_tokens
+                + read_rate * read_tokens
+                + input_rate * input_tokens
+                + output_rate * _count(usage.output_tokens)
+            )
+
+        return priced
+
+
+def _pricing(
+    provider: ProviderRef,
+    model: ModelRef,
+    *,
+    service_tier: Optional[str],
+    context_1m: bool,
+    convention: Optional[Convention],
+) -> Optional[_Pricing]:
     key = catalog_key(provider)
     if isinstance(model, CatalogModel):
         found: Optional[CatalogModel] = model
@@ -360,20 +462,13 @@ def cost_breakdown(
     gemini_tiers = tuple(
         (t.context_window, t.input_price, t.output_price, t.cache_read_price) for t in found.tiers if t.name is None
     )
-    counts = (
-        _count(usage.input_tokens),
-        _count(usage.output_tokens),
-        _count(usage.cache_write_tokens),
-        _count(usage.cache_read_tokens),
-    )
-    return compute(
+    return _Pricing(
         provider=owner(key),
         model=info.id,
         rule=rule,
         convention=chosen,
         prices=prices,
         gemini_tiers=gemini_tiers,
-        counts=counts,
         tier=tier_name,
     )
 

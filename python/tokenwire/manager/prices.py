@@ -9,7 +9,7 @@ The catalog is loaded on first use, and each target's entry is looked up once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 # Imported here, not per call: a function-level import costs ~0.5 µs per request.
 # (The module is light; the catalog data loads on first use.)
@@ -30,10 +30,11 @@ class CatalogPrices:
     """A :data:`~tokenwire.manager.routing.PriceLookup` over the packaged catalog, with
     the catalog's cost formulas (:func:`tokenwire.catalog.cost`) for whole usages."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_pricers")
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], object] = {}
+        self._pricers: dict[tuple[str, str], Optional[Callable[[Usage], float]]] = {}
 
     def __repr__(self) -> str:
         return "<CatalogPrices (tokenwire.catalog)>"
@@ -63,9 +64,11 @@ class CatalogPrices:
         the provider reported one); ``None`` for a model the catalog cannot price."""
         if usage.cost is not None:
             return float(usage.cost)
-        key = catalog.catalog_key(provider)
-        found = self.entry(key, model)
-        if found is None:
-            return None
-        # The catalog name stands for the provider there too (it reads nothing else of it).
-        return catalog.cost(usage, key, found)
+        key = (catalog.catalog_key(provider), model)
+        try:
+            price = self._pricers[key]
+        except KeyError:
+            found = self.entry(key[0], model)
+            # The catalog name stands for the provider there too (it reads nothing else of it).
+            price = self._pricers[key] = None if found is None else catalog.pricer(key[0], found)
+        return None if price is None else price(usage)
