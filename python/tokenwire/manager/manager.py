@@ -811,13 +811,9 @@ class ProviderManager:
             try:
                 if lease.span is not None:
                     with self.tracing.use(lease.span):
-                        await stream.start()
-                        lease.observe_headers(stream.headers)
-                        batch = await stream.next_batch()
+                        batch = await _first_tokens(stream, lease)
                 else:
-                    await stream.start()
-                    lease.observe_headers(stream.headers)
-                    batch = await stream.next_batch()
+                    batch = await _first_tokens(stream, lease)
             except BaseException:
                 # Release the connection even when the caller is being cancelled.
                 with anyio.CancelScope(shield=True):
@@ -989,6 +985,17 @@ async def _provider_chat(provider: Provider, request: ChatRequest) -> ChatRespon
 
 async def _provider_complete(provider: Provider, request: CompletionRequest) -> CompletionResponse:
     return await provider.complete(request)
+
+
+async def _first_tokens(stream: ChatStream, lease: Lease) -> list[StreamToken]:
+    """Open ``stream`` and read up to its first token (``[]``: an empty stream)."""
+    await stream.start()
+    lease.observe_headers(stream.headers)
+    try:
+        # Through the stream's own iterator: the rest of the stream continues in it.
+        return [await stream.__anext__()]
+    except StopAsyncIteration:
+        return []
 
 
 def _provider_chat_stream(provider: Provider, request: Any) -> ChatStream:

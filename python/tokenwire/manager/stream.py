@@ -17,6 +17,7 @@ caller after every token decoded before it, so no token is ever duplicated or lo
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
@@ -54,6 +55,9 @@ class ManagedStream:
         self._done = False
         self._closed = False
         self._starting = False
+        # Once started: steps go straight to the provider stream's own iterator, which
+        # reports its end to _inner_ended (no coroutine of ours per token).
+        self._direct = False
         self._empty: Optional[ResponseAccumulator] = None
         #: Every try so far: target, error (``None`` for the one that succeeded), timing.
         self.attempts: list[Attempt] = []
@@ -159,8 +163,17 @@ class ManagedStream:
         if not batch:
             # The provider answered with an empty stream: a success with nothing in it.
             self._finish(None)
+        elif inner._iterates:
+            inner._on_end = self._inner_ended
+            self._direct = True
 
-    async def __anext__(self) -> StreamToken:
+    def __anext__(self) -> Awaitable[StreamToken]:
+        inner = self._inner
+        if self._direct and not self._pending and inner is not None:
+            return inner.__anext__()
+        return self._next()
+
+    async def _next(self) -> StreamToken:
         if self._pending:
             return self._pending.popleft()
         if self._inner is None:
@@ -192,6 +205,9 @@ class ManagedStream:
         if self._pending:
             batch = list(self._pending)
             self._pending.clear()
+            if self._inner is not None:
+                # The rest of what the first read decoded.
+                batch.extend(self._inner._take_decoded())
             return batch
         if self._done or self._inner is None:
             return []
@@ -233,15 +249,25 @@ class ManagedStream:
                 # Also when the caller is being cancelled: the connection must be released.
                 with anyio.CancelScope(shield=True):
                     await inner.aclose()
+            else:
+                # Read to its end already, but its iterator may be suspended (no I/O left).
+                await inner.aclose()
             if not self._done:
                 self._finish(None)
 
     # -- outcome -----------------------------------------------------------------------
 
+    def _inner_ended(self, error: Optional[BaseException]) -> None:
+        if error is None or isinstance(error, Exception):
+            self._finish(error)
+        else:
+            self._abandon()
+
     def _finish(self, error: Optional[BaseException]) -> None:
         if self._done:
             return
         self._done = True
+        self._direct = False
         lease = self._lease
         inner = self._inner
         if lease is None or inner is None:
@@ -261,5 +287,6 @@ class ManagedStream:
         if self._done:
             return
         self._done = True
+        self._direct = False
         if self._lease is not None:
             self._lease.abandon()

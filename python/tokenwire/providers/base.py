@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import AsyncGeneratorType, TracebackType
 from typing import Any, ClassVar, Optional, TypeVar, cast
@@ -26,6 +26,7 @@ import anyio
 import httpx
 
 from tokenwire._backend import impl as _impl
+from tokenwire._deadline import fail_at
 from tokenwire._http import (
     DEFAULT_LIMITS,
     ConnectionGate,
@@ -35,6 +36,7 @@ from tokenwire._http import (
     error_from_response,
     hold_slot,
     new_async_client,
+    parsed_url,
     pool_limit,
     redact,
     request_id_from,
@@ -204,6 +206,8 @@ class ChatStream:
         self._accumulator = ResponseAccumulator()
         # The async generator behind __anext__ (created on the first step).
         self._tokens: Optional[AsyncGeneratorType[StreamToken, None]] = None
+        # Told how the iteration ended (None: the stream's end), once; see _iterate.
+        self._on_end: Optional[Callable[[Optional[BaseException]], None]] = None
         self._finished = False
         self._closed = False
         self._started_at = 0.0
@@ -292,71 +296,91 @@ class ChatStream:
         self._raw = response.aiter_raw()
 
     async def _iterate(self) -> AsyncGenerator[StreamToken, None]:
-        pending = self._pending
-        deliver = self._delivered.append
-        if type(self)._fill is not ChatStream._fill:
-            # A subclass makes or reshapes the tokens in its _fill (which also starts it).
-            fill = self._fill
+        # The end (normal, an error, or the task cancelled) is reported to _on_end, once:
+        # a manager finishes its attempt there without a coroutine of its own per token.
+        # (GeneratorExit is aclose: the owner of the stream closed it and knows.)
+        try:
+            pending = self._pending
+            deliver = self._delivered.append
+            if type(self)._fill is not ChatStream._fill:
+                # A subclass makes or reshapes the tokens in its _fill (which also starts it).
+                fill = self._fill
+                delivered = self._delivered
+                while True:
+                    while pending:
+                        token = pending.pop(0)
+                        deliver(token)
+                        yield token
+                    try:
+                        await fill()
+                    except StopAsyncIteration:
+                        self._ended(None)
+                        return
+                    if len(delivered) >= _FOLD_EVERY:
+                        self._fold()
+            if self._response is None:
+                await self.start()
+                if self._raw is None:  # closed before it started
+                    self._ended(None)
+                    return
+            # _read inlined: waiting for the next chunk suspends (and resumes) through one
+            # frame of ours instead of several; this loop is the per-event hot path.
+            assert self._raw is not None
+            next_chunk = self._raw.__anext__
+            feed = self._processor.feed
             delivered = self._delivered
+            deadline = self._deadline
+            read_limit = self._read_limit
             while True:
                 while pending:
                     token = pending.pop(0)
                     deliver(token)
                     yield token
-                try:
-                    await fill()
-                except StopAsyncIteration:
+                if self._finished:
+                    self._ended(None)
                     return
+                try:
+                    if deadline is not None and deadline - time.perf_counter() < read_limit:
+                        chunk = await self._next_chunk_by_deadline()
+                    else:
+                        chunk = await next_chunk()
+                except StopAsyncIteration:
+                    pending.extend(await self._end())
+                    continue
+                except (TimeoutError, httpx.TransportError) as exc:
+                    raise await self._lost(exc) from exc
+                self._bytes += len(chunk)
+                try:
+                    tokens = feed(chunk)
+                except TokenwireError as exc:
+                    await self._close()
+                    raise self._annotate(exc) from None
+                if not tokens:
+                    continue
+                if self.ttft is None:
+                    self.ttft = time.perf_counter() - self._started_at
                 if len(delivered) >= _FOLD_EVERY:
                     self._fold()
-        if self._response is None:
-            await self.start()
-            if self._raw is None:  # closed before it started
-                return
-        # _read inlined: waiting for the next chunk suspends (and resumes) through one
-        # frame of ours instead of several; this loop is the per-event hot path.
-        assert self._raw is not None
-        next_chunk = self._raw.__anext__
-        feed = self._processor.feed
-        delivered = self._delivered
-        deadline = self._deadline
-        read_limit = self._read_limit
-        while True:
-            while pending:
-                token = pending.pop(0)
-                deliver(token)
-                yield token
-            if self._finished:
-                return
-            try:
-                if deadline is not None and deadline - time.perf_counter() < read_limit:
-                    chunk = await self._next_chunk_by_deadline()
+                if len(tokens) == 1:
+                    # Mostly one token per chunk: hand it out without the queue.
+                    token = tokens[0]
+                    deliver(token)
+                    yield token
                 else:
-                    chunk = await next_chunk()
-            except StopAsyncIteration:
-                pending.extend(await self._end())
-                continue
-            except (TimeoutError, httpx.TransportError) as exc:
-                raise await self._lost(exc) from exc
-            self._bytes += len(chunk)
-            try:
-                tokens = feed(chunk)
-            except TokenwireError as exc:
-                await self._close()
-                raise self._annotate(exc) from None
-            if not tokens:
-                continue
-            if self.ttft is None:
-                self.ttft = time.perf_counter() - self._started_at
-            if len(delivered) >= _FOLD_EVERY:
-                self._fold()
-            if len(tokens) == 1:
-                # Mostly one token per chunk: hand it out without the queue.
-                token = tokens[0]
-                deliver(token)
-                yield token
-            else:
-                pending.extend(tokens)
+                    pending.extend(tokens)
+        except Exception as exc:
+            self._ended(exc)
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit):
+                self._ended(exc)
+            raise
+
+    def _ended(self, error: Optional[BaseException]) -> None:
+        hook = self._on_end
+        if hook is not None:
+            self._on_end = None
+            hook(error)
 
     async def next_batch(self) -> list[StreamToken]:
         """All tokens decoded from the next network chunk(s); ``[]`` at the end of the stream.
@@ -368,6 +392,10 @@ class ChatStream:
                 await self._fill()
             except StopAsyncIteration:
                 return []
+        return self._take_decoded()
+
+    def _take_decoded(self) -> list[StreamToken]:
+        """Hand out every token decoded and not yet handed out (no reading)."""
         batch = self._pending[:]
         self._pending.clear()  # the same list: the iteration holds on to it
         if len(self._delivered) >= _FOLD_EVERY:
@@ -473,9 +501,9 @@ class ChatStream:
     async def aclose(self) -> None:
         """Close the HTTP response (releasing its connection). Idempotent."""
         tokens = self._tokens
-        if tokens is not None and not tokens.ag_running:
-            # Suspended between two tokens (or done): end it now rather than leave it to
-            # the GC, which would finalize it as a stray task on the loop.
+        if tokens is not None and tokens.ag_frame is not None and not tokens.ag_running:
+            # Suspended between two tokens: end it now rather than leave it to the GC,
+            # which would finalize it as a stray task on the loop.
             await tokens.aclose()
         await self._close()
 
@@ -652,7 +680,7 @@ class Provider(abc.ABC):
         timeout = self.timeouts.httpx_timeout(stream=stream)
         return client.build_request(
             call.method,
-            call.url,
+            parsed_url(call.url),
             headers=call.headers,
             json=call.json if call.content is None else None,
             content=call.content,
@@ -689,14 +717,8 @@ class Provider(abc.ABC):
             if deadline is None:
                 response = await self.http_client.send(request, stream=True)
             else:
-                # anyio.fail_after, without its two context-manager generator layers
-                # (this runs for every stream with a total timeout).
-                sent: Optional[httpx.Response] = None
-                with anyio.CancelScope(deadline=anyio.current_time() + max(0.0, deadline - time.perf_counter())):
-                    sent = await self.http_client.send(request, stream=True)
-                if sent is None:  # the scope's deadline cancelled the send
-                    raise TimeoutError
-                response = sent
+                with fail_at(deadline):
+                    response = await self.http_client.send(request, stream=True)
         except BaseException as exc:
             if slot is not None:
                 slot.release()
@@ -726,7 +748,7 @@ class Provider(abc.ABC):
             if deadline is None:
                 response = await self.http_client.send(request)
             else:
-                with anyio.fail_after(max(0.0, deadline - time.perf_counter())):
+                with fail_at(deadline):
                     response = await self.http_client.send(request)
         except (httpx.TransportError, TimeoutError) as exc:
             raise self._connection_error(exc, call) from None
