@@ -15,10 +15,11 @@ import anyio
 import httpx
 import pytest
 from anyio.abc import SocketStream
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tokenwire import catalog
-from tokenwire import _http
-from tokenwire._http import Timeouts, parsed_url
+from tokenwire import _http, catalog
+from tokenwire._http import Cookies, Timeouts, new_async_client, parsed_url, use_lean_cookies
 from tokenwire.errors import APITimeoutError
 from tokenwire.manager.prices import CatalogPrices
 from tokenwire.providers.base import merge_headers
@@ -182,3 +183,84 @@ async def test_the_total_limit_ends_a_wait_for_response_headers() -> None:
                 await stream.aclose()
             assert provider.pool_stats().in_use == 0
         tg.cancel_scope.cancel()
+
+
+def test_manager_cost_follows_a_provider_registered_again() -> None:
+    from tokenwire.manager import ProviderManager, Target
+
+    registry = ProviderRegistry.default()
+    if "zai" not in registry:
+        pytest.skip("no zai provider registered")
+    usage = Usage(10_000, 1_000, 5_000, 0)
+    manager = ProviderManager(registry)
+    target = Target("zai", "glm-4.5")
+    manager.register(registry.create("zai", region="china", api_key="k"), name="zai")
+    assert manager.cost_of(target, usage) == catalog.cost(usage, "zai-china", "glm-4.5")
+    # The same target on another instance (the international line) is priced anew.
+    manager.register(registry.create("zai", api_key="k"), name="zai")
+    assert manager.cost_of(target, usage) == catalog.cost(usage, "zai", "glm-4.5")
+    assert catalog.cost(usage, "zai", "glm-4.5") != catalog.cost(usage, "zai-china", "glm-4.5")
+    # A price lookup set later replaces the catalog's.
+    manager.price_lookup = lambda provider, model: (1.0, 2.0)
+    assert manager.cost_of(target, usage) == pytest.approx((10_000 * 1.0 + 1_000 * 2.0) / 1e6)
+    # A reported cost wins over both.
+    assert manager.cost_of(target, Usage(1, 1, cost=0.5)) == 0.5
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["text", "usage", "finish", "reasoning", "fold"]),
+            st.integers(0, 5),
+        ),
+        max_size=40,
+    )
+)
+def test_a_streams_outcome_without_folding_equals_the_accumulators(steps: list[tuple[str, int]]) -> None:
+    from tokenwire.providers.base import ChatStream, HttpCall, ResponseAccumulator
+    from tokenwire.types import Finish, ReasoningDelta, TextDelta
+
+    provider = OpenAIProvider(api_key="k", base_url="http://127.0.0.1:9/v1", api="chat")
+    stream = ChatStream(provider, HttpCall("POST", "http://127.0.0.1:9/v1/chat/completions", {}, dialect="openai-chat"))
+    reference = ResponseAccumulator()
+    for kind, n in steps:
+        if kind == "fold":
+            stream._fold()
+            continue
+        token = {
+            "text": TextDelta(f"t{n}"),
+            "reasoning": ReasoningDelta(f"r{n}"),
+            "usage": Usage(n, n + 1),
+            "finish": Finish(("stop", "length", "tool_calls", "end_turn", "x", "y")[n]),
+        }[kind]
+        stream._delivered.append(token)
+        reference.add(token)
+        assert stream._outcome() == (reference.usage, reference.finish_reason)
+    assert stream._outcome() == (stream.accumulator.usage, stream.accumulator.finish_reason)
+
+
+def test_provider_clients_keep_cookies_in_the_lean_store() -> None:
+    # Reached through a private attribute of httpx: an httpx that moved it fails here.
+    client = new_async_client(Timeouts())
+    assert type(client.cookies) is Cookies
+    # A client of the caller's keeps its cookies in the lean store (once).
+    theirs = httpx.AsyncClient(cookies={"session": "s1"})
+    assert use_lean_cookies(theirs) and use_lean_cookies(theirs)
+    assert type(theirs.cookies) is Cookies and theirs.cookies.get("session") == "s1"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([], False),
+        ([(b"Content-Type", b"text/event-stream"), (b"X-Request-Id", b"r")], False),
+        ([(b"Set-Cookie", b"a=1")], True),
+        ([(b"set-cookie2", b"a=1; Version=1")], True),
+        ([(b"SET-COOKIE", b"a=1")], True),
+        ([(b"x-set-cookie", b"a=1")], False),
+    ],
+)
+def test_a_response_sets_cookies_only_with_a_set_cookie_header(
+    headers: list[tuple[bytes, bytes]], expected: bool
+) -> None:
+    assert _http._sets_cookies(httpx.Headers(headers)) is expected
