@@ -32,6 +32,7 @@ import anyio.from_thread
 
 from tokenwire._http import Timeouts
 from tokenwire.manager import ManagedStream, ProviderManager, ProviderMetrics, Route, Target, split_model
+from tokenwire.manager._attempt import Call
 from tokenwire.providers.base import Provider
 from tokenwire.registry import ProviderRegistry
 from tokenwire.types import (
@@ -165,19 +166,21 @@ class AsyncClient:
         return self._manager.add_route(name, targets, strategy, weights=weights)
 
     # -- requests -------------------------------------------------------------------------------
-    def _chat_request(
+    def _chat_call(
         self,
-        model: str,
+        address: str,
         messages: Iterable[MessageLike],
         tools: Optional[Iterable[Union[Tool, Mapping[str, Any]]]],
         params: dict[str, Any],
-    ) -> ChatRequest:
+    ) -> Call:
         if params:
             _check(params, _CHAT_PARAMS, "chat")
             _normalize_stop(params)
-        return ChatRequest(
+        route, target, model = self._manager._addressed(address)
+        request = ChatRequest(
             model=model, messages=coerce_messages(messages), tools=coerce_tools(tools) if tools else (), **params
         )
+        return Call(address, "chat", request, route, target)
 
     async def chat(
         self,
@@ -188,7 +191,7 @@ class AsyncClient:
         **params: Any,
     ) -> ChatResponse:
         """Send a chat and return the whole answer (``reply.text``, ``reply.usage``, ``reply.tool_calls``)."""
-        return await self._manager.chat(self._chat_request(model, messages, tools, params))
+        return await self._manager._chat_at(self._chat_call(model, messages, tools, params))
 
     def chat_stream(
         self,
@@ -199,20 +202,21 @@ class AsyncClient:
         **params: Any,
     ) -> ManagedStream:
         """Stream a chat: ``async with client.chat_stream(...) as stream: async for token in stream``."""
-        return self._manager.chat_stream(self._chat_request(model, messages, tools, params))
+        return self._manager._chat_stream_at(self._chat_call(model, messages, tools, params))
 
-    def _completion_request(self, model: str, prompt: str, params: dict[str, Any]) -> CompletionRequest:
+    def _completion_call(self, address: str, prompt: str, params: dict[str, Any]) -> Call:
         _check(params, _COMPLETION_PARAMS, "complete")
         _normalize_stop(params)
-        return CompletionRequest(model=model, prompt=prompt, **params)
+        route, target, model = self._manager._addressed(address)
+        return Call(address, "text_completion", CompletionRequest(model=model, prompt=prompt, **params), route, target)
 
     async def complete(self, model: str, prompt: str, **params: Any) -> CompletionResponse:
         """Complete a plain prompt."""
-        return await self._manager.complete(self._completion_request(model, prompt, params))
+        return await self._manager._complete_at(self._completion_call(model, prompt, params))
 
     def complete_stream(self, model: str, prompt: str, **params: Any) -> ManagedStream:
         """Stream the completion of a plain prompt."""
-        return self._manager.complete_stream(self._completion_request(model, prompt, params))
+        return self._manager._complete_stream_at(self._completion_call(model, prompt, params))
 
     async def list_models(self, provider: str) -> list[ModelInfo]:
         """The models ``provider`` offers."""
@@ -227,7 +231,7 @@ class AsyncClient:
         **params: Any,
     ) -> int:
         """Input tokens the request would use."""
-        return await self._manager.count_tokens(self._chat_request(model, messages, tools, params))
+        return await self._manager._count_tokens_at(self._chat_call(model, messages, tools, params))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:

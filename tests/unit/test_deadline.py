@@ -42,9 +42,8 @@ async def test_a_block_that_ends_in_time_passes_through() -> None:
 async def test_a_block_still_running_at_the_deadline_raises_timeout() -> None:
     started = time.perf_counter()
     with anyio.fail_after(5):
-        with pytest.raises(TimeoutError):
-            with fail_at(started + 0.05):
-                await anyio.sleep(10)
+        with pytest.raises(TimeoutError), fail_at(started + 0.05):
+            await anyio.sleep(10)
     elapsed = time.perf_counter() - started
     assert 0.04 <= elapsed < 4
     # The task is usable afterwards: the cancellation was taken back.
@@ -57,9 +56,8 @@ async def test_a_block_still_running_at_the_deadline_raises_timeout() -> None:
 
 async def test_a_deadline_already_past_raises_at_the_first_await() -> None:
     with anyio.fail_after(5):
-        with pytest.raises(TimeoutError):
-            with fail_at(time.perf_counter() - 1):
-                await anyio.sleep(10)
+        with pytest.raises(TimeoutError), fail_at(time.perf_counter() - 1):
+            await anyio.sleep(10)
 
 
 async def test_an_outer_cancel_scope_still_cancels() -> None:
@@ -165,6 +163,5 @@ def test_the_watch_does_not_keep_its_loop_alive() -> None:
 
 
 async def test_the_fallback_raises_timeout_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(TimeoutError):
-        with _deadline._fallback(time.perf_counter() + 0.02):
-            await anyio.sleep(10)
+    with pytest.raises(TimeoutError), _deadline._fallback(time.perf_counter() + 0.02):
+        await anyio.sleep(10)

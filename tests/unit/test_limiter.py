@@ -113,6 +113,32 @@ async def test_requests_per_minute_spaces_requests() -> None:
     assert limiter.waiters == 0
 
 
+async def test_try_acquire_grants_only_what_fits_now_and_never_jumps_the_queue() -> None:
+    clock = FakeClock()
+    limiter = make(clock, requests_per_minute=2, tokens_per_minute=600)
+    first = limiter.try_acquire(100)
+    assert first is not None and first.charged_tokens == 100.0 and first.waited == 0.0
+    # Too many tokens for what is left: nothing taken (the next request still fits).
+    assert limiter.try_acquire(600) is None
+    second = limiter.try_acquire(100)
+    assert second is not None
+    # Out of requests now: None, and the bucket is as it was.
+    assert limiter.try_acquire(0) is None
+    before = limiter.stats()
+    assert limiter.try_acquire(0) is None
+    assert limiter.stats() == before
+    grants = Grants(limiter, clock)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(grants.acquire, "queued")
+        await clock.run_until_idle()
+        assert limiter.waiters == 1
+        await clock.step(30.0)  # a request is free again, and it is the queued caller's
+        assert grants.names == ["queued"]
+        assert limiter.try_acquire(0) is None
+    with pytest.raises(ValueError, match="estimated_tokens"):
+        limiter.try_acquire(-1)
+
+
 async def test_tokens_per_minute() -> None:
     clock = FakeClock()
     limiter = make(clock, tokens_per_minute=600)  # 10 tokens/s

@@ -102,9 +102,9 @@ from tokenwire.manager.stream import ManagedStream, StreamFactory
 from tokenwire.manager.telemetry import Tracing
 from tokenwire.providers.base import ChatStream, Provider
 from tokenwire.registry import ProviderRegistry
-from tokenwire.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker
+from tokenwire.resilience.breaker import BreakerConfig, BreakerPermit, BreakerState, CircuitBreaker
 from tokenwire.resilience.clock import Clock
-from tokenwire.resilience.limiter import AdaptiveRateLimiter, LimiterConfig
+from tokenwire.resilience.limiter import AdaptiveRateLimiter, LimiterConfig, Permit
 from tokenwire.resilience.retry import RetryPolicy, RetryState, is_retryable
 from tokenwire.resilience.shared import SharedState
 from tokenwire.types import (
@@ -122,6 +122,8 @@ __all__ = ["BreakerFactory", "EventListener", "LimiterFactory", "ProviderManager
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="ProviderManager")
+# Stands in for a span context when tracing is off (reusable: it holds nothing).
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 logger = logging.getLogger("tokenwire.manager")
 
@@ -269,6 +271,7 @@ class ProviderManager:
         self._routes: dict[str, Route] = {}
         # "provider/model" address -> its Target (see _resolve).
         self._direct: dict[str, Target] = {}
+        self._pricers: dict[Target, tuple[Optional[Provider], CatalogPrices, Optional[Callable[[Usage], float]]]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limiters: dict[str, AdaptiveRateLimiter] = {}
         self._listeners: list[EventListener] = []
@@ -526,8 +529,16 @@ class ProviderManager:
             return float(usage.cost)
         lookup = self.price_lookup
         if isinstance(lookup, CatalogPrices):
+            # The target's pricer, kept while its provider instance and the lookup stay.
             provider = self._providers.get(target.provider)
-            return lookup.cost(provider if provider is not None else target.provider, target.model, usage)
+            known = self._pricers.get(target)
+            if known is None or known[0] is not provider or known[1] is not lookup:
+                if len(self._pricers) >= _DIRECT_CACHE_SIZE:
+                    self._pricers.clear()
+                price = lookup.pricer(provider if provider is not None else target.provider, target.model)
+                known = self._pricers[target] = (provider, lookup, price)
+            price = known[2]
+            return None if price is None else price(usage)
         prices = lookup(target.provider, target.model)
         if prices is None:
             return None
@@ -664,6 +675,23 @@ class ProviderManager:
 
     # -- attempts --------------------------------------------------------------------------
 
+    def _lease_now(self, call: Call, target: Target, *, retry: bool, index: int) -> Optional[Lease]:
+        """The lease when nothing has to be awaited for it (the usual case): no shared
+        state to sync, a breaker that lets the call through and a limiter that grants at
+        once. Otherwise ``None``, with nothing taken: :meth:`_lease` does it in full."""
+        if self.shared_state is not None:
+            return None
+        breaker = self.breaker(target)
+        breaker_permit = breaker.allow()
+        if breaker_permit is None:
+            return None
+        limiter = self.limiter(target)
+        permit = limiter.try_acquire(call.token_estimate() if meters_tokens(limiter) else 0)
+        if permit is None:
+            breaker_permit.release()
+            return None
+        return self._granted(call, target, limiter, permit, breaker_permit, retry=retry, index=index)
+
     async def _lease(self, call: Call, target: Target, *, retry: bool, index: int) -> Lease:
         breaker = self.breaker(target)
         if self.shared_state is not None:
@@ -681,6 +709,19 @@ class ProviderManager:
             permit.cancel()
             self.metrics.record_rejected(target.provider, target.model)
             raise
+        return self._granted(call, target, limiter, permit, breaker_permit, retry=retry, index=index)
+
+    def _granted(
+        self,
+        call: Call,
+        target: Target,
+        limiter: AdaptiveRateLimiter,
+        permit: Permit,
+        breaker_permit: BreakerPermit,
+        *,
+        retry: bool,
+        index: int,
+    ) -> Lease:
         self.metrics.record_request(target.provider, target.model, retry=retry)
         span = None
         if self.tracing.enabled:
@@ -717,20 +758,23 @@ class ProviderManager:
         order = self._order(call)
         plan = self._arrange(call, order)
         policy = self.retry
-        began = policy.clock.now()
+        clock = self.clock
+        # The retry budget counts from here (on the manager's clock: the first attempt's start).
+        began = clock.now() if policy.clock is clock else policy.clock.now()
         # Made at the first failure: most requests succeed at once.
         state: Optional[RetryState] = None
-        clock = self.clock
         position = 0
         index = 0
         retry = False
         round_error: Optional[Exception] = None
         while True:
             target = plan[position]
-            started = clock.now()
+            started = began if index == 0 and policy.clock is clock else clock.now()
             lease: Optional[Lease] = None
             try:
-                lease = await self._lease(call, target, retry=retry, index=index)
+                lease = self._lease_now(call, target, retry=retry, index=index) or await self._lease(
+                    call, target, retry=retry, index=index
+                )
                 result = await attempt(target, lease)
             except Exception as error:
                 if lease is not None:
@@ -809,11 +853,15 @@ class ProviderManager:
             provider = self.provider(target.provider)
             stream = factory(provider, call.request_for(target))
             try:
-                if lease.span is not None:
-                    with self.tracing.use(lease.span):
-                        batch = await _first_tokens(stream, lease)
-                else:
-                    batch = await _first_tokens(stream, lease)
+                with self.tracing.use(lease.span) if lease.span is not None else _NO_SPAN:
+                    # Open it and read up to its first token, through the stream's own
+                    # iterator (the rest of the stream continues in it).
+                    await stream.start()
+                    lease.observe_headers(stream.headers)
+                    try:
+                        batch = [await stream.__anext__()]
+                    except StopAsyncIteration:
+                        batch = []  # an empty stream
             except BaseException:
                 # Release the connection even when the caller is being cancelled.
                 with anyio.CancelScope(shield=True):
@@ -829,26 +877,48 @@ class ProviderManager:
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """Send a chat to ``request.model`` (an address) and return the whole answer,
         with retries and failover."""
-        return await self._send(self._call(request, "chat"), _provider_chat)
+        return await self._chat_at(self._call(request, "chat"))
 
     def chat_stream(self, request: ChatRequest) -> ManagedStream:
         """Stream a chat from ``request.model`` (an address): ``async with
         manager.chat_stream(req) as stream: async for token in stream``. Addresses are
         resolved now (a bad one raises here); the request is sent by ``start()``."""
-        return ManagedStream(self, self._call(request, "chat"), _provider_chat_stream)
+        return self._chat_stream_at(self._call(request, "chat"))
+
+    # The clients build each request for its destination at once: a request addressed to
+    # one target carries that target's model id (nothing to rebuild per attempt).
+
+    def _addressed(self, address: str) -> tuple[Optional[Route], Optional[Target], str]:
+        """``address`` resolved, and the model id a request to it should carry."""
+        route, target = self._resolve(address)
+        return route, target, target.model if target is not None else address
+
+    async def _chat_at(self, call: Call) -> ChatResponse:
+        return await self._send(call, _provider_chat)
+
+    def _chat_stream_at(self, call: Call) -> ManagedStream:
+        return ManagedStream(self, call, _provider_chat_stream)
+
+    async def _complete_at(self, call: Call) -> CompletionResponse:
+        return await self._send(call, _provider_complete)
+
+    def _complete_stream_at(self, call: Call) -> ManagedStream:
+        return ManagedStream(self, call, _provider_complete_stream)
 
     async def complete(self, request: CompletionRequest) -> CompletionResponse:
         """Complete a plain prompt at ``request.model`` (an address)."""
-        return await self._send(self._call(request, "text_completion"), _provider_complete)
+        return await self._complete_at(self._call(request, "text_completion"))
 
     def complete_stream(self, request: CompletionRequest) -> ManagedStream:
         """Stream the completion of a plain prompt (see :meth:`chat_stream`)."""
-        return ManagedStream(self, self._call(request, "text_completion"), _provider_complete_stream)
+        return self._complete_stream_at(self._call(request, "text_completion"))
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens of ``request`` as its target's provider counts them (a route
         counts with its first healthy target). No retries: counting is advisory."""
-        call = self._call(request, "chat")
+        return await self._count_tokens_at(self._call(request, "chat"))
+
+    async def _count_tokens_at(self, call: Call) -> int:
         if call.route is not None:
             targets = call.route.targets
             target = next((t for t in targets if self.health_table.is_healthy(t.provider)), targets[0])
@@ -985,17 +1055,6 @@ async def _provider_chat(provider: Provider, request: ChatRequest) -> ChatRespon
 
 async def _provider_complete(provider: Provider, request: CompletionRequest) -> CompletionResponse:
     return await provider.complete(request)
-
-
-async def _first_tokens(stream: ChatStream, lease: Lease) -> list[StreamToken]:
-    """Open ``stream`` and read up to its first token (``[]``: an empty stream)."""
-    await stream.start()
-    lease.observe_headers(stream.headers)
-    try:
-        # Through the stream's own iterator: the rest of the stream continues in it.
-        return [await stream.__anext__()]
-    except StopAsyncIteration:
-        return []
 
 
 def _provider_chat_stream(provider: Provider, request: Any) -> ChatStream:

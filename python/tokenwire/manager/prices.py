@@ -59,16 +59,22 @@ class CatalogPrices:
             return None
         return (info.input_price, info.output_price)
 
+    def pricer(self, provider: Union[str, Provider], model: str) -> Optional[Callable[[Usage], float]]:
+        """:func:`tokenwire.catalog.pricer` for ``model`` on ``provider`` (remembered per
+        catalog name and model); ``None`` for a model the catalog cannot price."""
+        key = (catalog.catalog_key(provider), model)
+        try:
+            return self._pricers[key]
+        except KeyError:
+            found = self.entry(key[0], model)
+            # The catalog name stands for the provider there too (it reads nothing else of it).
+            price = self._pricers[key] = None if found is None else catalog.pricer(key[0], found)
+            return price
+
     def cost(self, provider: Union[str, Provider], model: str, usage: Usage) -> Optional[float]:
         """USD for ``usage`` by Roo-Code's formula for ``provider`` (``usage.cost`` when
         the provider reported one); ``None`` for a model the catalog cannot price."""
         if usage.cost is not None:
             return float(usage.cost)
-        key = (catalog.catalog_key(provider), model)
-        try:
-            price = self._pricers[key]
-        except KeyError:
-            found = self.entry(key[0], model)
-            # The catalog name stands for the provider there too (it reads nothing else of it).
-            price = self._pricers[key] = None if found is None else catalog.pricer(key[0], found)
+        price = self.pricer(provider, model)
         return None if price is None else price(usage)

@@ -17,7 +17,7 @@ caller after every token decoded before it, so no token is ever duplicated or lo
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
@@ -139,7 +139,14 @@ class ManagedStream:
     ) -> None:
         await self.aclose()
 
-    def __aiter__(self: _S) -> _S:
+    def __aiter__(self) -> AsyncIterator[StreamToken]:
+        inner = self._inner
+        if self._direct and inner is not None:
+            # Started: ``async for`` steps the provider stream's generator itself.
+            pending = self._pending
+            while pending:
+                inner._unread(pending.pop())
+            return inner._generator()
         return self
 
     async def start(self) -> None:
@@ -272,16 +279,16 @@ class ManagedStream:
         inner = self._inner
         if lease is None or inner is None:
             return
-        accumulator = inner.accumulator
+        usage, finish_reason = inner._outcome()
         if error is None:
             lease.succeed(
-                usage=accumulator.usage,
-                finish_reason=accumulator.finish_reason,
+                usage=usage,
+                finish_reason=finish_reason,
                 # Only the span records it, and finding it scans the response headers.
                 request_id=inner.request_id if lease.span is not None else None,
             )
         else:
-            lease.fail(error, usage=accumulator.usage)
+            lease.fail(error, usage=usage)
 
     def _abandon(self) -> None:
         if self._done:

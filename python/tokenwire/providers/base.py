@@ -231,18 +231,54 @@ class ChatStream:
     ) -> None:
         await self.aclose()
 
-    def __aiter__(self: _S) -> _S:
-        return self
+    def __aiter__(self) -> AsyncIterator[StreamToken]:
+        # ``async for`` steps the generator itself: no call of ours per token.
+        return self._generator() if self._iterates else self
 
     def __anext__(self) -> Awaitable[StreamToken]:
         # One async generator does the whole iteration: per token that is one generator
         # step instead of a chain of coroutines (this is the per-event hot path).
+        if not self._iterates:
+            return self._next_filled()
+        return (self._tokens or self._generator()).__anext__()
+
+    def _generator(self) -> AsyncGeneratorType[StreamToken, None]:
         tokens = self._tokens
         if tokens is None:
-            if not self._iterates:
-                return self._next_filled()
             tokens = self._tokens = cast("AsyncGeneratorType[StreamToken, None]", self._iterate())
-        return tokens.__anext__()
+        return tokens
+
+    def _outcome(self) -> tuple[Optional[Usage], Optional[str]]:
+        """``(accumulator.usage, accumulator.finish_reason)`` without folding the
+        delivered tokens in (the last of each wins, as in the accumulator)."""
+        usage: Optional[Usage] = None
+        finish: Optional[str] = None
+        for token in reversed(self._delivered):
+            kind = token.kind
+            if kind == "usage":
+                if usage is None:
+                    usage = token  # type: ignore[assignment]
+                    if finish is not None:
+                        break
+            elif kind == "finish" and finish is None:
+                finish = token.reason  # type: ignore[union-attr]
+                if usage is not None:
+                    break
+        accumulator = self._accumulator
+        return (
+            usage if usage is not None else accumulator.usage,
+            finish if finish is not None else accumulator.finish_reason,
+        )
+
+    def _unread(self, token: StreamToken) -> None:
+        """Put back ``token``, the last one handed out: the iteration hands it out again
+        (and it is delivered once)."""
+        delivered = self._delivered
+        if delivered and delivered[-1] is token:
+            delivered.pop()
+        else:  # folded meanwhile: take it back out of the accumulator
+            raise RuntimeError("only the last token handed out can be put back")
+        self._pending.insert(0, token)
 
     async def _next_filled(self) -> StreamToken:
         """One step without the generator (for subclasses with an aclose of their own)."""

@@ -729,6 +729,8 @@ class OpenAIProvider(Provider):
         base["Accept"] = "text/event-stream" if stream else "application/json"
         if body:
             base["Content-Type"] = "application/json"
+        if not extra and not self.extra_headers:
+            return base  # nothing to merge (and no name twice in ours)
         return merge_headers(base, self.extra_headers, extra)
 
     def _url(self, path: str, model: str) -> tuple[str, dict[str, str]]:

@@ -289,6 +289,13 @@ class _Waiter:
         self.turn = anyio.Event()
 
 
+def _checked_cost(estimated_tokens: float) -> float:
+    cost = float(estimated_tokens)
+    if not (math.isfinite(cost) and cost >= 0):
+        raise ValueError(f"estimated_tokens must be finite and >= 0, got {estimated_tokens!r}")
+    return cost
+
+
 class Permit:
     """What :meth:`AdaptiveRateLimiter.acquire` grants: one request and its token estimate.
 
@@ -511,18 +518,13 @@ class AdaptiveRateLimiter:
         and takes nothing). Wrap it in ``anyio.fail_after`` to bound the wait, or ask
         :meth:`estimate_wait` first.
         """
-        cost = float(estimated_tokens)
-        if not (math.isfinite(cost) and cost >= 0):
-            raise ValueError(f"estimated_tokens must be finite and >= 0, got {estimated_tokens!r}")
+        cost = _checked_cost(estimated_tokens)
+        permit = self._take_now(cost)
+        if permit is not None:
+            return permit
         clock = self.clock
         started = clock.now()
         backend = self._backend
-        # Shared buckets always queue: the take awaits, and the queue keeps this
-        # process's callers FIFO while it does.
-        if backend is None and not self._waiters:
-            wait, charged = self._take(cost, started)
-            if wait == 0.0:
-                return self._grant(cost, charged, started, started)
         waiter = _Waiter()
         waiters = self._waiters
         waiters.append(waiter)
@@ -551,6 +553,21 @@ class AdaptiveRateLimiter:
             else:
                 waiters.remove(waiter)
         return self._grant(cost, charged, now, started)
+
+    def try_acquire(self, estimated_tokens: float = 0) -> Optional[Permit]:
+        """:meth:`acquire` without waiting: the permit when one request and
+        ``estimated_tokens`` fit now and nobody is queued, else ``None`` with nothing
+        taken. Shared buckets always answer ``None`` (their take is a network call)."""
+        return self._take_now(_checked_cost(estimated_tokens))
+
+    def _take_now(self, cost: float) -> Optional[Permit]:
+        # Shared buckets always queue: the take awaits, and the queue keeps this
+        # process's callers FIFO while it does.
+        if self._backend is not None or self._waiters:
+            return None
+        now = self.clock.now()
+        wait, charged = self._take(cost, now)
+        return self._grant(cost, charged, now, now) if wait == 0.0 else None
 
     def _poke(self) -> None:
         """Wake the sleeping head of the queue to recompute its wait."""
