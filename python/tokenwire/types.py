@@ -206,15 +206,10 @@ class Message:
             content = tuple(_part_from_dict(p) for p in raw)  # type: ignore[arg-type]
         else:
             raise ValueError(f"message content must be a string or a list of parts, got {type(raw).__name__}")
-        calls = tuple(_tool_call_from_dict(c) for c in data.get("tool_calls") or ())
-        return cls(
-            role=role,
-            content=content,
-            tool_calls=calls,
-            tool_call_id=data.get("tool_call_id"),
-            name=data.get("name"),
-            is_error=bool(data.get("is_error", False)),
-        )
+        raw_calls = data.get("tool_calls")
+        calls = tuple(_tool_call_from_dict(c) for c in raw_calls) if raw_calls else ()
+        # Positional (the field order): this runs for every message of every request.
+        return cls(role, content, calls, data.get("tool_call_id"), data.get("name"), bool(data.get("is_error", False)))
 
 
 def _part_from_dict(part: Any) -> ContentPart:

@@ -755,8 +755,12 @@ class ProviderManager:
         ``attempt`` reports success to the lease itself (a stream does so at its end);
         failures and cancellations are finished here.
         """
-        order = self._order(call)
-        plan = self._arrange(call, order)
+        if call.route is None:
+            assert call.target is not None
+            order = plan = [call.target]
+        else:
+            order = self._order(call)
+            plan = self._arrange(call, order)
         policy = self.retry
         clock = self.clock
         # The retry budget counts from here (on the manager's clock: the first attempt's start).

@@ -32,6 +32,7 @@ import calendar
 import datetime as _dt
 import email.utils
 import math
+import operator
 import re
 import time
 from collections.abc import Mapping
@@ -271,6 +272,7 @@ _EMPTY = RateLimitHeaders(raw=MappingProxyType({}))
 
 
 _RAW_PREFIXES = tuple(prefix.encode("ascii") for prefix in _PREFIXES)
+_first = operator.itemgetter(0)
 
 
 def rate_limit_names(headers: Mapping[str, str]) -> list[str]:
@@ -284,7 +286,7 @@ def rate_limit_names(headers: Mapping[str, str]) -> list[str]:
         raw = headers.raw
         # One search over all the names answers the usual "none" (every prefix has one
         # of these in it); only then are the names looked at one by one.
-        joined = b"\n".join([key for key, _ in raw]).lower()
+        joined = b"\n".join(map(_first, raw)).lower()
         if b"ratelimit-" not in joined and b"retry-after" not in joined:
             return []
         found: list[str] = []
