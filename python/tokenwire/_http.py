@@ -5,9 +5,9 @@ Building an ``httpx.AsyncClient`` loads the CA bundle into a new SSL context unl
 is passed in: 34 providers built naively cost ~0.5 s and ~30 MB. Every client here
 shares one lazily created context instead.
 
-Two per-request costs of httpx are avoided without changing what goes on the wire:
-parsing the same endpoint URL string again for every request (:func:`parsed_url`), and
-httpx's cookie bookkeeping for responses that set no cookie (:class:`Cookies`).
+Per request, the endpoint URL string is parsed once and remembered (:func:`parsed_url`),
+and the clients built here keep no cookies from responses, as Roo-Code's fetch-based
+clients keep none (:class:`Cookies`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ __all__ = [
     "redact",
     "request_id_from",
     "shared_ssl_context",
-    "use_lean_cookies",
+    "use_own_cookies",
 ]
 
 _ssl_lock = threading.Lock()
@@ -107,35 +107,31 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=20
 
 
 class Cookies(httpx.Cookies):
-    """httpx's cookie store, minus the cost of looking for cookies in a response that
-    sets none.
+    """The cookie store of the clients tokenwire creates: it keeps the cookies set on it
+    explicitly and ignores ``Set-Cookie`` from responses.
 
-    For every response, httpx wraps the request and the response in ``urllib``
-    compatibility objects (copying every header, parsing the URL again) and the standard
-    jar copies the response headers into an ``email.message.Message`` (twice) to find
-    ``Set-Cookie`` and ``Set-Cookie2``: ~30 µs per request on a loopback stream. This
-    store checks the raw header names first and skips all of that when neither is there;
-    responses that do set cookies are handled by httpx exactly as before.
+    Roo-Code's provider SDKs run on ``fetch``, which keeps no cookies: a provider's
+    ``Set-Cookie`` (Cloudflare's ``__cf_bm`` in front of most hosted APIs) is never sent
+    back, and tokenwire's requests carry no ``Cookie`` header either. It is also cheaper:
+    for every response httpx would otherwise wrap the request and the response in
+    ``urllib`` compatibility objects and parse the headers into an
+    ``email.message.Message`` (~30 µs in place), and add the cookies to every request.
+    Pass an ``http_client`` of your own to keep cookies (sticky sessions behind a load
+    balancer, say).
     """
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        if _sets_cookies(response.headers):
-            super().extract_cookies(response)
+        return None
 
 
-def use_lean_cookies(client: httpx.AsyncClient) -> bool:
-    """Give ``client`` a :class:`Cookies` store (same cookies) if it still has httpx's
-    own; ``False`` when this httpx keeps its store where this cannot reach it."""
+def use_own_cookies(client: httpx.AsyncClient) -> bool:
+    """Give ``client`` a :class:`Cookies` store (with its current cookies) if it still
+    has httpx's own; ``False`` when this httpx keeps its store where this cannot reach."""
     current = getattr(client, "_cookies", None)
     if type(current) is not httpx.Cookies:
         return isinstance(current, Cookies)
     client._cookies = Cookies(current.jar)  # type: ignore[attr-defined]  # the store httpx consults per response
     return True
-
-
-def _sets_cookies(headers: httpx.Headers) -> bool:
-    # "Set-Cookie" and "Set-Cookie2", in any case.
-    return any(name.lower().startswith(b"set-cookie") for name, _ in headers.raw)
 
 
 _URLS: dict[str, httpx.URL] = {}
@@ -160,8 +156,8 @@ def new_async_client(
     limits: httpx.Limits = DEFAULT_LIMITS,
     http2: bool = False,
 ) -> httpx.AsyncClient:
-    """A pooled ``httpx.AsyncClient`` sharing the process SSL context (with a lean
-    :class:`Cookies` store)."""
+    """A pooled ``httpx.AsyncClient`` sharing the process SSL context (keeping no
+    response cookies: see :class:`Cookies`)."""
     client = httpx.AsyncClient(
         verify=shared_ssl_context(),
         timeout=timeouts.httpx_timeout(),
@@ -170,7 +166,7 @@ def new_async_client(
         follow_redirects=False,
         trust_env=True,
     )
-    use_lean_cookies(client)
+    use_own_cookies(client)
     return client
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, Optional
 
 import anyio
+import httpx
 import pytest
 from tests.integration._streams import chat_request
 
@@ -349,20 +350,20 @@ async def test_subclasses_read_everything_and_leave_nothing_behind(
     assert await settle(before) == set()
 
 
-async def test_cookies_a_provider_sets_are_kept_and_sent_back(server: OpenAIMockServer) -> None:
-    # The provider's client keeps httpx's cookie semantics (its jar only skips the
-    # parsing when a response sets no cookie): a Set-Cookie (as Cloudflare sends in front
-    # of real APIs) is stored and returned on the next request.
+async def test_cookies_a_provider_sets_are_not_sent_back(server: OpenAIMockServer) -> None:
+    # As Roo-Code's fetch-based clients: a Set-Cookie (as Cloudflare sends in front of
+    # real APIs) is not kept, and no request carries a Cookie header.
     async with OpenAIProvider(api_key=KEY, base_url=server.base_url, api="chat") as provider:
-        await provider.chat(chat_request("gpt-4o-mini"))
-        assert "cookie" not in server.last_request.headers
-        assert not provider.http_client.cookies
         server.faults.push(faults.Headers({"Set-Cookie": "__cf_bm=abc123; Path=/; HttpOnly"}))
         async with provider.chat_stream(chat_request("gpt-4o-mini")) as stream:
             assert text_of([token async for token in stream]) == TEXT
-        assert provider.http_client.cookies.get("__cf_bm") == "abc123"
+        assert not provider.http_client.cookies
+        await provider.chat(chat_request("gpt-4o-mini"))
+        assert "cookie" not in server.last_request.headers
+    # A client of the caller's keeps httpx's cookie handling.
+    async with httpx.AsyncClient() as own:
+        provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, api="chat", http_client=own)
+        server.faults.push(faults.Headers({"Set-Cookie": "__cf_bm=abc123; Path=/; HttpOnly"}))
+        await provider.chat(chat_request("gpt-4o-mini"))
         await provider.chat(chat_request("gpt-4o-mini"))
         assert server.last_request.headers.get("cookie") == "__cf_bm=abc123"
-        # A response without cookies leaves them as they were.
-        await provider.chat(chat_request("gpt-4o-mini"))
-        assert provider.http_client.cookies.get("__cf_bm") == "abc123"
