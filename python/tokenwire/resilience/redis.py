@@ -73,7 +73,9 @@ or the :meth:`~RedisBreakerStore.run` loop) adopt a newer record: open with time
 the local breaker opens until then (:meth:`CircuitBreaker.trip` with ``until``), closed
 → it resets. Reads are cached for ``cache_ttl`` (0.25 s) per breaker. Half-open probing
 stays per process (each process sends its own probes once the interval ends). Records
-expire ``ttl`` after their last write.
+expire ``ttl`` after their last write. Every breaker's hash is a key of its own, so on a
+Redis Cluster (a ``redis.asyncio.RedisCluster``, or a node that answers ``CROSSSLOT``)
+several breakers are read one key per call instead of in one script call.
 
 **When Redis fails** (unreachable, timeout, error reply): :class:`SharedStateError`, a
 :class:`~tokenwire.errors.ConfigurationError` — the shared store is part of the
@@ -106,7 +108,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import anyio
 
@@ -124,8 +126,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+#: A client the stores accept: one server (``redis.asyncio.Redis``) or a Redis Cluster.
+RedisClient = Union["redis_asyncio.Redis", "redis_asyncio.RedisCluster"]
+
 __all__ = [
     "OnError",
+    "RedisClient",
     "RedisBreakerStore",
     "RedisBucketStore",
     "RedisTokenBucket",
@@ -466,7 +472,7 @@ def _check_prefix(prefix: str) -> None:
 class _RedisRunner:
     """Runs the scripts on one client: EVALSHA, SCRIPT LOAD on NOSCRIPT, typed errors."""
 
-    def __init__(self, client: redis_asyncio.Redis, owns_client: bool) -> None:
+    def __init__(self, client: RedisClient, owns_client: bool) -> None:
         self.client = client
         self.owns_client = owns_client
         self.where = _describe(client)
@@ -488,6 +494,19 @@ class _RedisRunner:
     async def aclose(self) -> None:
         if self.owns_client:
             await self.client.aclose()
+
+
+def _cross_slot(error: Optional[BaseException]) -> bool:
+    """Whether ``error`` is a cluster's refusal of keys from several hash slots."""
+    crossslot = getattr(redis_exceptions, "ClusterCrossSlotError", None)
+    if crossslot is not None and isinstance(error, crossslot):
+        return True
+    return error is not None and "CROSSSLOT" in str(error)
+
+
+def _is_cluster(client: object) -> bool:
+    cluster = getattr(redis_asyncio, "RedisCluster", None)
+    return cluster is not None and isinstance(client, cluster)
 
 
 def _client_from_url(url: str, timeout: float) -> redis_asyncio.Redis:
@@ -709,7 +728,7 @@ class RedisBucketStore:
 
     def __init__(
         self,
-        client: redis_asyncio.Redis,
+        client: RedisClient,
         *,
         prefix: str = "tokenwire",
         ttl: float = 3600.0,
@@ -1029,7 +1048,7 @@ class RedisBreakerStore:
 
     def __init__(
         self,
-        client: redis_asyncio.Redis,
+        client: RedisClient,
         *,
         prefix: str = "tokenwire",
         ttl: float = 3600.0,
@@ -1051,6 +1070,8 @@ class RedisBreakerStore:
         #: Names this process in the records it writes.
         self.writer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._runner = _RedisRunner(client, owns_client)
+        # Reads one key per script call (a Redis Cluster: see _read_records).
+        self._per_key = _is_cluster(client)
         self._breakers: dict[str, CircuitBreaker] = {}
         self._listeners: dict[str, Any] = {}
         self._pending: dict[str, _Write] = {}
@@ -1207,7 +1228,7 @@ class RedisBreakerStore:
             due = [b for b in targets if force or now - self._read_at.get(b.key, -math.inf) >= self.cache_ttl]
             if not due:
                 return
-            reply = await self._runner.run(_BREAKER_READ_SCRIPT, [self.redis_key(b.key) for b in due], [])
+            records = await self._read_records([self.redis_key(b.key) for b in due])
             self._down_until = -math.inf
             self._warned = False
         except SharedStateError as exc:
@@ -1218,12 +1239,31 @@ class RedisBreakerStore:
                 self._warned = True
                 logger.warning("circuit breakers fall back to this process's state until Redis answers: %s", exc)
             return
-        server_now = float(_text(reply[0]))
-        for i, breaker in enumerate(due):
+        for breaker, (fields, server_now) in zip(due, records):
             self._read_at[breaker.key] = now
-            record = self._parse(breaker.key, reply[1 + 7 * i : 8 + 7 * i], server_now)
+            record = self._parse(breaker.key, fields, server_now)
             if record is not None:
                 self._apply(breaker, record)
+
+    async def _read_records(self, keys: Sequence[str]) -> list[tuple[Sequence[Any], float]]:
+        """``(7 fields, server time)`` per key: one script call for all of them, unless
+        the server is a Redis Cluster, whose scripts take keys of one hash slot only
+        (each breaker's hash is in a slot of its own): then one call per key."""
+        if len(keys) > 1 and not self._per_key:
+            try:
+                reply = await self._runner.run(_BREAKER_READ_SCRIPT, keys, [])
+            except SharedStateError as exc:
+                if not _cross_slot(exc.__cause__):
+                    raise
+                self._per_key = True  # a cluster (or a proxy to one) that was not recognised
+            else:
+                server_now = float(_text(reply[0]))
+                return [(reply[1 + 7 * i : 8 + 7 * i], server_now) for i in range(len(keys))]
+        records: list[tuple[Sequence[Any], float]] = []
+        for key in keys:
+            reply = await self._runner.run(_BREAKER_READ_SCRIPT, [key], [])
+            records.append((reply[1:8], float(_text(reply[0]))))
+        return records
 
     def _apply(self, breaker: CircuitBreaker, record: SharedBreakerRecord) -> None:
         key = breaker.key
