@@ -12,7 +12,6 @@ failed under ``CI=true`` or ``TOKENWIRE_REQUIRE_REDIS=1``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -23,20 +22,10 @@ from pathlib import Path
 
 import anyio
 import pytest
+from tests.integration._redis import redis_async, redis_sync, unavailable
 
 from tokenwire.resilience import BreakerConfig, BreakerState, CircuitBreaker
-
-REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("TOKENWIRE_REQUIRE_REDIS") == "1"
-
-try:
-    import redis as redis_sync
-    import redis.asyncio as redis_async
-except ImportError:  # pragma: no cover - the dev requirements have it
-    if REQUIRED:
-        raise
-    pytest.skip("the redis package (the tokenwire[redis] extra) is not installed", allow_module_level=True)
-
-from tokenwire.resilience.redis import RedisBreakerStore, RedisBucketStore, RedisClient  # noqa: E402
+from tokenwire.resilience.redis import RedisBreakerStore, RedisBucketStore, RedisClient
 
 pytestmark = pytest.mark.anyio
 
@@ -47,9 +36,7 @@ def anyio_backend() -> str:
 
 
 def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"Redis is required here (CI=true or TOKENWIRE_REQUIRE_REDIS=1) but {reason}", pytrace=False)
-    pytest.skip(f"{reason}; install redis-server (scripts/redis-test-server.sh install)")
+    unavailable(reason, "install redis-server (scripts/redis-test-server.sh install)")
 
 
 def _free_port() -> int:
@@ -67,19 +54,23 @@ def cluster_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         raise AssertionError("unreachable")
     workdir: Path = tmp_path_factory.mktemp("redis-cluster")
     port = _free_port()
+    log = workdir / "redis.log"
     server = subprocess.Popen(
         [
             binary,
             "--port", str(port),
+            # The cluster bus defaults to port + 10000, past 65535 for a high free port.
+            "--cluster-port", str(_free_port()),
             "--bind", "127.0.0.1",
             "--cluster-enabled", "yes",
             "--cluster-config-file", str(workdir / "nodes.conf"),
             "--dir", str(workdir),
+            "--logfile", str(log),
             "--save", "",
             "--appendonly", "no",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         client = redis_sync.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
@@ -90,7 +81,8 @@ def cluster_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                 break
             except redis_sync.ConnectionError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    _unavailable("redis-server did not start in cluster mode")
+                    tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                    _unavailable(f"redis-server did not start in cluster mode (exit {server.poll()}): {tail}")
                 time.sleep(0.05)
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
         while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):

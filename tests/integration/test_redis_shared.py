@@ -41,6 +41,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.integration._redis import redis_async, redis_sync, unavailable
 
 import tokenwire
 from tokenwire.errors import APIConnectionError, CircuitOpenError, ConfigurationError, ServerError
@@ -58,28 +59,15 @@ from tokenwire.resilience import (
     is_retryable,
 )
 from tokenwire.resilience.limiter import RateBucket
+from tokenwire.resilience.redis import RedisBreakerStore, RedisBucketStore, SharedStateError
 from tokenwire.testing import Answer, OpenAIMockServer, RecordedRequest, faults
 from tokenwire.types import ChatRequest, Message
-
-REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("TOKENWIRE_REQUIRE_REDIS") == "1"
-
-try:
-    import redis as redis_sync
-    import redis.asyncio as redis_async
-except ImportError:  # pragma: no cover - the dev requirements have it
-    if REQUIRED:
-        raise
-    pytest.skip("the redis package (the tokenwire[redis] extra) is not installed", allow_module_level=True)
-
-from tokenwire.resilience.redis import RedisBreakerStore, RedisBucketStore, SharedStateError  # noqa: E402
 
 WORKER = Path(__file__).with_name("_redis_worker.py")
 
 
 def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"Redis is required here (CI=true or TOKENWIRE_REQUIRE_REDIS=1) but {reason}", pytrace=False)
-    pytest.skip(f"{reason}; run under scripts/redis-test-server.sh run … (or set TOKENWIRE_REDIS_URL)")
+    unavailable(reason, "run under scripts/redis-test-server.sh run … (or set TOKENWIRE_REDIS_URL)")
 
 
 @pytest.fixture(scope="module")
