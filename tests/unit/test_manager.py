@@ -1032,6 +1032,35 @@ async def test_tracing_can_be_disabled() -> None:
     assert not ProviderManager(tracer=False).tracing.enabled
 
 
+async def test_automatic_tracing_waits_for_a_tracer_provider() -> None:
+    # Imported is not configured (the anthropic SDK imports OpenTelemetry): no spans until
+    # the application sets a tracer provider; from then on, spans. A fresh process: the
+    # global provider can be set once.
+    pytest.importorskip("opentelemetry.sdk")
+    code = """
+import json
+from opentelemetry import trace
+import tokenwire.manager as m
+tracing = m.ProviderManager().tracing
+before = tracing.enabled
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from tokenwire.types import ChatRequest, Message
+request = ChatRequest(model="gpt-4o-mini", messages=(Message("user", "hi"),))
+span = tracing.start("chat", "openai", "gpt-4o-mini", request)
+tracing.succeed(span)
+print(json.dumps([before, tracing.enabled, [s.name for s in exporter.get_finished_spans()]]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [False, True, ["chat gpt-4o-mini"]]
+
+
 # -- lifecycle, registration, the client -------------------------------------------------------------
 
 

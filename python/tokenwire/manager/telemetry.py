@@ -20,10 +20,11 @@ name), the exception as a span event and an ``ERROR`` status. tokenwire's own:
 Message contents are never recorded.
 
 The ``opentelemetry-api`` package is optional (the ``otel`` extra). By default
-(``tracer=None``) spans are made only once the application itself has imported
-``opentelemetry.trace`` — a process that configures OpenTelemetry has — so tokenwire
-never imports it on its own; ``tracer=True`` imports it eagerly (and fails without the
-extra), ``tracer=False`` turns tracing off, and a tracer object is used as given.
+(``tracer=None``) spans are made only while ``opentelemetry.trace`` is imported and a
+tracer provider is set — as in a process that configures OpenTelemetry — so tokenwire
+never imports it on its own, and an SDK that merely imports it (the anthropic SDK does)
+costs nothing; ``tracer=True`` imports it eagerly (and fails without the extra),
+``tracer=False`` turns tracing off, and a tracer object is used as given.
 """
 
 from __future__ import annotations
@@ -104,14 +105,21 @@ class Tracing:
         return self._get() is not None
 
     def _get(self) -> Any:
-        if self._tracer is not None or self._mode == "off":
+        mode = self._mode
+        if mode != "auto":
             return self._tracer
-        trace = sys.modules.get("opentelemetry.trace")
+        trace = self._trace
         if trace is None:
+            trace = sys.modules.get("opentelemetry.trace")
+            if trace is None:
+                return None
+            self._trace = trace
+            # A ProxyTracer: it follows the global provider even if that is set later.
+            self._tracer = trace.get_tracer(_INSTRUMENTATION, _version())
+        # Imported is not configured (some SDKs import OpenTelemetry themselves): until
+        # the application sets a tracer provider, every span would be a no-op.
+        if isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
             return None
-        # A ProxyTracer: it follows the global provider even if that is set later.
-        self._trace = trace
-        self._tracer = trace.get_tracer(_INSTRUMENTATION, _version())
         return self._tracer
 
     def start(
