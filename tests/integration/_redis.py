@@ -8,6 +8,7 @@ tests; elsewhere they skip with the reason.
 from __future__ import annotations
 
 import os
+import socket
 from typing import NoReturn
 
 import pytest
@@ -22,7 +23,7 @@ except ImportError:  # pragma: no cover - the dev requirements have it
         raise
     pytest.skip("the redis package (the tokenwire[redis] extra) is not installed", allow_module_level=True)
 
-__all__ = ["REQUIRED", "redis_async", "redis_sync", "unavailable"]
+__all__ = ["REQUIRED", "free_port", "redis_async", "redis_sync", "unavailable"]
 
 
 def unavailable(reason: str, hint: str) -> NoReturn:
@@ -30,3 +31,11 @@ def unavailable(reason: str, hint: str) -> NoReturn:
     if REQUIRED:
         pytest.fail(f"Redis is required here (CI=true or TOKENWIRE_REQUIRE_REDIS=1) but {reason}", pytrace=False)
     pytest.skip(f"{reason}; {hint}")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from tokenwire._http import Timeouts
-from tokenwire.errors import APIConnectionError, ProviderError
+from tokenwire.errors import APIConnectionError, ProviderError, StreamDecodeError
 from tokenwire.testing import MockServer, faults
 from tokenwire.types import (
     ChatRequest,
@@ -156,3 +156,21 @@ async def error_texts(
         await collect(provider, request)
     texts += [str(conn.value), repr(conn.value)]
     return texts
+
+
+async def check_broken_streams(
+    provider: _Streaming, server: MockServer, request: ChatRequest, answer: Any, *, cut_after: int
+) -> None:
+    """A malformed event raises StreamDecodeError; a connection cut after ``cut_after``
+    body bytes raises APIConnectionError after delivering a prefix of ``answer``'s
+    reasoning (each with ``answer`` scripted again)."""
+    server.scripts.push(answer)
+    server.faults.push(faults.Malformed(after_events=2))
+    with pytest.raises(StreamDecodeError):
+        await consume(provider.chat_stream(request))
+    server.scripts.push(answer)
+    server.faults.push(faults.Disconnect(after_bytes=cut_after))
+    got = Got()
+    with pytest.raises(APIConnectionError):
+        await consume(provider.chat_stream(request), got)
+    assert answer.reasoning.startswith(got.reasoning)

@@ -14,18 +14,16 @@ from typing import Any, Optional
 
 import pytest
 from tests.conftest import RECORDED, require_recorded
-from tests.integration._streams import Got, consume
+from tests.integration._streams import Got, check_broken_streams, consume
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
-    APIConnectionError,
     BadRequestError,
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
-    StreamDecodeError,
 )
 from tokenwire.providers.bedrock import BedrockProvider, inference_profile_prefix, parse_arn
 from tokenwire.registry import ProviderRegistry
@@ -296,16 +294,7 @@ async def test_stream_exception_frame_corruption_and_cut() -> None:
             server.faults.push(faults.ErrorEvent(after_events=2, error_type="modelStreamErrorException", message="x"))
             with pytest.raises(ServerError):
                 await consume(provider.chat_stream(req()))
-            server.scripts.push(ANSWER)
-            server.faults.push(faults.Malformed(after_events=2))
-            with pytest.raises(StreamDecodeError):
-                await consume(provider.chat_stream(req()))
-            server.scripts.push(ANSWER)
-            server.faults.push(faults.Disconnect(after_bytes=300))
-            got = Got()
-            with pytest.raises(APIConnectionError):
-                await consume(provider.chat_stream(req()), got)
-            assert ANSWER.reasoning.startswith(got.reasoning)
+            await check_broken_streams(provider, server, req(), ANSWER, cut_after=300)
 
 
 async def test_recorded_converse_streams_replayed() -> None:

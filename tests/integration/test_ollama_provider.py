@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Generator
 from typing import Any, Optional
 
 import pytest
-from tests.integration._streams import Got, consume
+from tests.integration._streams import Got, check_broken_streams, consume
 
 from tokenwire._http import Timeouts
 from tokenwire.errors import (
@@ -25,7 +25,6 @@ from tokenwire.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
-    StreamDecodeError,
 )
 from tokenwire.providers.ollama import OllamaProvider
 from tokenwire.testing import Answer, OllamaMockServer, Recording, faults
@@ -272,16 +271,7 @@ async def test_stream_error_line_malformed_line_and_cut() -> None:
                 await consume(provider.chat_stream(req()), got)
             assert failed.value.message == "out of memory" and failed.value.provider == "ollama"
             assert got.reasoning, "tokens before the error line are delivered"
-            server.scripts.push(ANSWER)
-            server.faults.push(faults.Malformed(after_events=2))
-            with pytest.raises(StreamDecodeError):
-                await consume(provider.chat_stream(req()))
-            server.scripts.push(ANSWER)
-            server.faults.push(faults.Disconnect(after_bytes=200))
-            got = Got()
-            with pytest.raises(APIConnectionError):
-                await consume(provider.chat_stream(req()), got)
-            assert ANSWER.reasoning.startswith(got.reasoning)
+            await check_broken_streams(provider, server, req(), ANSWER, cut_after=200)
 
 
 async def test_not_running_message() -> None:

@@ -13,7 +13,6 @@ failed under ``CI=true`` or ``TOKENWIRE_REQUIRE_REDIS=1``.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.integration._redis import redis_async, redis_sync, unavailable
+from tests.integration._redis import free_port, redis_async, redis_sync, unavailable
 
 from tokenwire.resilience import BreakerConfig, BreakerState, CircuitBreaker
 from tokenwire.resilience.redis import RedisBreakerStore, RedisBucketStore, RedisClient
@@ -39,13 +38,6 @@ def _unavailable(reason: str) -> None:
     unavailable(reason, "install redis-server (scripts/redis-test-server.sh install)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def cluster_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     binary = shutil.which("redis-server")
@@ -53,14 +45,14 @@ def cluster_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         _unavailable("redis-server is not installed")
         raise AssertionError("unreachable")
     workdir: Path = tmp_path_factory.mktemp("redis-cluster")
-    port = _free_port()
+    port = free_port()
     log = workdir / "redis.log"
     server = subprocess.Popen(
         [
             binary,
             "--port", str(port),
             # The cluster bus defaults to port + 10000, past 65535 for a high free port.
-            "--cluster-port", str(_free_port()),
+            "--cluster-port", str(free_port()),
             "--bind", "127.0.0.1",
             "--cluster-enabled", "yes",
             "--cluster-config-file", str(workdir / "nodes.conf"),

@@ -27,7 +27,6 @@ import asyncio
 import json
 import math
 import os
-import socket
 import sys
 import time
 import uuid
@@ -41,7 +40,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.integration._redis import redis_async, redis_sync, unavailable
+from tests.integration._redis import free_port, redis_async, redis_sync, unavailable
 
 import tokenwire
 from tokenwire.errors import APIConnectionError, CircuitOpenError, ConfigurationError, ServerError
@@ -102,10 +101,7 @@ def prefix(redis_url: str) -> Iterator[str]:
 
 def _dead_url() -> str:
     """A loopback URL where nothing listens (connection refused at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 # ---------------------------------------------------------------------------

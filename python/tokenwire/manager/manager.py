@@ -271,7 +271,6 @@ class ProviderManager:
         self._routes: dict[str, Route] = {}
         # "provider/model" address -> its Target (see _resolve).
         self._direct: dict[str, Target] = {}
-        self._pricers: dict[Target, tuple[Optional[Provider], CatalogPrices, Optional[Callable[[Usage], float]]]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limiters: dict[str, AdaptiveRateLimiter] = {}
         self._listeners: list[EventListener] = []
@@ -529,16 +528,9 @@ class ProviderManager:
             return float(usage.cost)
         lookup = self.price_lookup
         if isinstance(lookup, CatalogPrices):
-            # The target's pricer, kept while its provider instance and the lookup stay.
+            # The catalog prices a provider instance (Z.ai's regions differ) by its catalog name.
             provider = self._providers.get(target.provider)
-            known = self._pricers.get(target)
-            if known is None or known[0] is not provider or known[1] is not lookup:
-                if len(self._pricers) >= _DIRECT_CACHE_SIZE:
-                    self._pricers.clear()
-                price = lookup.pricer(provider if provider is not None else target.provider, target.model)
-                known = self._pricers[target] = (provider, lookup, price)
-            price = known[2]
-            return None if price is None else price(usage)
+            return lookup.cost(provider if provider is not None else target.provider, target.model, usage)
         prices = lookup(target.provider, target.model)
         if prices is None:
             return None

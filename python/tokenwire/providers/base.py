@@ -274,10 +274,10 @@ class ChatStream:
         """Put back ``token``, the last one handed out: the iteration hands it out again
         (and it is delivered once)."""
         delivered = self._delivered
-        if delivered and delivered[-1] is token:
-            delivered.pop()
-        else:  # folded meanwhile: take it back out of the accumulator
+        if not delivered or delivered[-1] is not token:
+            # Folded into the accumulator already, or not the last one: it cannot go back.
             raise RuntimeError("only the last token handed out can be put back")
+        delivered.pop()
         self._pending.insert(0, token)
 
     async def _next_filled(self) -> StreamToken:
